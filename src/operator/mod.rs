@@ -1,0 +1,306 @@
+//! Meta-teacher operators: how `q_g` is built from the base teachers and the student history.
+//!
+//! An operator `G` maps the base teachers `T0..Tk` and the students
+//! `S_0..S_g` (oldest first) to the meta-teacher `q_g` that generation `g + 1`
+//! learns from. Implement [`MetaTeacherOperator`] to plug in your own; the
+//! provided methods validate the inputs, run it on single distributions or
+//! row by row on batches, and validate what it returns.
+
+mod mixture;
+
+pub use mixture::ConvexMixture;
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1};
+
+use crate::batch::DistributionBatch;
+use crate::distribution::{Distribution, validate_probs};
+use crate::error::{Error, Result};
+use crate::real::{Real, default_sum_tolerance};
+
+/// A meta-teacher construction operator `G(T0..Tk; S_0..S_g) = q_g`.
+///
+/// Implementors write [`combine_into`](MetaTeacherOperator::combine_into),
+/// which works on one input `x` at a time, and
+/// [`anchor_weight`](MetaTeacherOperator::anchor_weight); the provided
+/// [`build`](MetaTeacherOperator::build) and
+/// [`build_batch`](MetaTeacherOperator::build_batch) do the checking.
+///
+/// # Examples
+///
+/// A user-defined operator that blends the teacher with the average of the
+/// whole student history:
+///
+/// ```
+/// use metadistill::{Distribution, MetaTeacherOperator, Result};
+/// use ndarray::{ArrayView1, ArrayViewMut1};
+///
+/// struct HistoryAverage {
+///     anchor: f64,
+/// }
+///
+/// impl MetaTeacherOperator<f64> for HistoryAverage {
+///     fn anchor_weight(&self) -> f64 {
+///         self.anchor
+///     }
+///
+///     fn combine_into(
+///         &self,
+///         teachers: &[ArrayView1<f64>],
+///         students: &[ArrayView1<f64>],
+///         mut out: ArrayViewMut1<f64>,
+///     ) -> Result<()> {
+///         let share = (1.0 - self.anchor) / students.len() as f64;
+///         out.assign(&teachers[0]);
+///         out *= self.anchor;
+///         for student in students {
+///             out.scaled_add(share, student);
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let history = [
+///     Distribution::from_probs(&[0.2, 0.5, 0.3])?,
+///     Distribution::from_probs(&[0.4, 0.4, 0.2])?,
+/// ];
+/// let q = HistoryAverage { anchor: 0.5 }.build(&[teacher], &history)?;
+/// assert!((q.probs()[0] - 0.45).abs() < 1e-15);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+pub trait MetaTeacherOperator<F: Real = f64> {
+    /// Returns the declared anchor weight `a`: the least weight the operator
+    /// claims to give the base teacher `T0` (Axiom 3 of the paper).
+    fn anchor_weight(&self) -> F;
+
+    /// Writes the meta-teacher for one input into `out`.
+    ///
+    /// The provided methods call this with at least one teacher and at least
+    /// one student, all valid distributions of the length of `out`, and check
+    /// afterwards that `out` is a valid distribution. `out` holds zeros on
+    /// entry.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the operator reports, such as [`Error::TeacherCount`] when it
+    /// takes a fixed number of teachers.
+    fn combine_into(
+        &self,
+        teachers: &[ArrayView1<F>],
+        students: &[ArrayView1<F>],
+        out: ArrayViewMut1<F>,
+    ) -> Result<()>;
+
+    /// Returns a short name for reports and error messages.
+    fn name(&self) -> String {
+        let full = std::any::type_name::<Self>();
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base).to_string()
+    }
+
+    /// Builds the meta-teacher `q_g` from the teachers and the student history (oldest first).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Empty`] if `teachers` or `students` is empty.
+    /// - [`Error::VocabularyMismatch`] if the distributions differ in size.
+    /// - [`Error::InvalidOperatorOutput`] if the operator returns something
+    ///   that is not a distribution within the default tolerance.
+    /// - Any error of [`combine_into`](MetaTeacherOperator::combine_into).
+    fn build(
+        &self,
+        teachers: &[Distribution<F>],
+        students: &[Distribution<F>],
+    ) -> Result<Distribution<F>> {
+        let vocab_size = check_inputs(
+            teachers.iter().map(Distribution::len),
+            students.iter().map(Distribution::len),
+        )?;
+        let teacher_views: Vec<_> = teachers.iter().map(Distribution::probs).collect();
+        let student_views: Vec<_> = students.iter().map(Distribution::probs).collect();
+
+        let mut out = Array1::zeros(vocab_size);
+        self.combine_into(&teacher_views, &student_views, out.view_mut())?;
+        validate_output(self, out.view())?;
+        Ok(Distribution::from_valid(out))
+    }
+
+    /// Builds the meta-teacher of every input of a batch, row by row.
+    ///
+    /// The result carries the input weights of the first teacher batch.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Empty`] if `teachers` or `students` is empty.
+    /// - [`Error::BatchSizeMismatch`], [`Error::VocabularyMismatch`] or
+    ///   [`Error::InputWeightMismatch`] if the batches do not describe the same
+    ///   inputs over the same vocabulary.
+    /// - [`Error::InRow`] wrapping an error of
+    ///   [`combine_into`](MetaTeacherOperator::combine_into) or
+    ///   [`Error::InvalidOperatorOutput`] for a row.
+    fn build_batch(
+        &self,
+        teachers: &[DistributionBatch<F>],
+        students: &[DistributionBatch<F>],
+    ) -> Result<DistributionBatch<F>> {
+        let reference = teachers.first().ok_or(Error::Empty {
+            what: "list of base teachers",
+        })?;
+        if students.is_empty() {
+            return Err(Error::Empty {
+                what: "student history",
+            });
+        }
+        for teacher in teachers.iter().skip(1) {
+            reference.check_compatible(teacher, "base teacher batch")?;
+        }
+        for student in students {
+            reference.check_compatible(student, "student batch")?;
+        }
+
+        let mut out = Array2::zeros((reference.n_inputs(), reference.vocab_size()));
+        for (row, mut out_row) in out.outer_iter_mut().enumerate() {
+            let teacher_views: Vec<_> = teachers
+                .iter()
+                .map(|t| ArrayView1::from(t.row_slice(row)))
+                .collect();
+            let student_views: Vec<_> = students
+                .iter()
+                .map(|s| ArrayView1::from(s.row_slice(row)))
+                .collect();
+            self.combine_into(&teacher_views, &student_views, out_row.view_mut())
+                .map_err(|error| error.in_row(row))?;
+            validate_output(self, out_row.view()).map_err(|error| error.in_row(row))?;
+        }
+        Ok(DistributionBatch::from_valid(
+            out,
+            reference.input_weights().to_owned(),
+        ))
+    }
+}
+
+/// Checks the teacher and student lists and returns their common vocabulary size.
+fn check_inputs(
+    teacher_sizes: impl Iterator<Item = usize>,
+    student_sizes: impl Iterator<Item = usize>,
+) -> Result<usize> {
+    let mut teacher_sizes = teacher_sizes.peekable();
+    let vocab_size = *teacher_sizes.peek().ok_or(Error::Empty {
+        what: "list of base teachers",
+    })?;
+    let mut student_sizes = student_sizes.peekable();
+    if student_sizes.peek().is_none() {
+        return Err(Error::Empty {
+            what: "student history",
+        });
+    }
+    for size in teacher_sizes {
+        if size != vocab_size {
+            return Err(Error::VocabularyMismatch {
+                what: "base teacher",
+                expected: vocab_size,
+                found: size,
+            });
+        }
+    }
+    for size in student_sizes {
+        if size != vocab_size {
+            return Err(Error::VocabularyMismatch {
+                what: "student",
+                expected: vocab_size,
+                found: size,
+            });
+        }
+    }
+    Ok(vocab_size)
+}
+
+/// Checks that an operator returned a distribution.
+fn validate_output<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
+    operator: &O,
+    out: ArrayView1<F>,
+) -> Result<()> {
+    validate_probs(out, default_sum_tolerance(out.len())).map_err(|error| {
+        Error::InvalidOperatorOutput {
+            operator: operator.name(),
+            source: Box::new(error),
+        }
+    })
+}
+
+/// Computes the effective anchor weight `a*(q; T0)`: the largest `a` with
+/// `q = a T0 + (1 - a) r` for some distribution `r`.
+///
+/// ```text
+/// a*(q; T0) = min(1, min_{i: T0_i > 0} q_i / T0_i)
+/// ```
+///
+/// Axiom 3 of the paper, as written ("min(q_i, T0_i) >= a min(r_i, T0_i) for
+/// some reference r"), holds with `r = q` for every `a <= 1`, so it constrains
+/// nothing. An operator anchors pointwise with weight `a` when
+/// `a*(G(...); T0) >= a` on every input; the convex mixture meets this with
+/// equality in general.
+///
+/// # Errors
+///
+/// [`Error::VocabularyMismatch`] if the vocabularies differ in size.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::{ConvexMixture, Distribution, MetaTeacherOperator, effective_anchor_weight};
+///
+/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
+/// let q = ConvexMixture::new(0.3)?.build(&[teacher.clone()], &[student])?;
+/// // min_i q_i / T0_i is reached at the first token: (0.18 + 0.14) / 0.6.
+/// assert!((effective_anchor_weight(&q, &teacher)? - 0.32 / 0.6).abs() < 1e-15);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+pub fn effective_anchor_weight<F: Real>(
+    q: &Distribution<F>,
+    teacher: &Distribution<F>,
+) -> Result<F> {
+    crate::distribution::check_same_vocabulary(teacher, q)?;
+    Ok(effective_anchor_weight_slices(
+        q.as_slice(),
+        teacher.as_slice(),
+    ))
+}
+
+/// Computes `a*(q; T0)` on slices of equal length.
+pub(crate) fn effective_anchor_weight_slices<F: Real>(q: &[F], teacher: &[F]) -> F {
+    q.iter()
+        .zip(teacher)
+        .filter(|&(_, &t)| t > F::zero())
+        .map(|(&qi, &t)| qi / t)
+        .fold(F::one(), F::min)
+}
+
+/// Computes the smallest effective anchor weight over the rows of two batches.
+///
+/// # Errors
+///
+/// [`Error::BatchSizeMismatch`] or [`Error::VocabularyMismatch`] if the shapes differ.
+pub fn effective_anchor_weight_batch<F: Real>(
+    q: &DistributionBatch<F>,
+    teacher: &DistributionBatch<F>,
+) -> Result<F> {
+    if q.n_inputs() != teacher.n_inputs() {
+        return Err(Error::BatchSizeMismatch {
+            what: "meta-teacher batch",
+            expected: teacher.n_inputs(),
+            found: q.n_inputs(),
+        });
+    }
+    if q.vocab_size() != teacher.vocab_size() {
+        return Err(Error::VocabularyMismatch {
+            what: "meta-teacher batch",
+            expected: teacher.vocab_size(),
+            found: q.vocab_size(),
+        });
+    }
+    Ok((0..q.n_inputs())
+        .map(|row| effective_anchor_weight_slices(q.row_slice(row), teacher.row_slice(row)))
+        .fold(F::one(), F::min))
+}

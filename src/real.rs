@@ -1,0 +1,68 @@
+//! The float types the crate computes with, and its crate-wide tolerances.
+
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+
+use approx::{AbsDiffEq, RelativeEq, UlpsEq};
+use num_traits::{Float, FloatConst};
+
+/// A floating-point type the crate can compute with: `f64` (the default) or `f32`.
+///
+/// Every generic item in the crate takes `F: Real`. The trait bundles the
+/// `num-traits` and `approx` traits the crate needs; it is implemented for `f32`
+/// and `f64` and there is nothing to implement for callers.
+pub trait Real:
+    Float
+    + FloatConst
+    + Debug
+    + Display
+    + Default
+    + Sum
+    + Send
+    + Sync
+    + 'static
+    + AbsDiffEq<Epsilon = Self>
+    + RelativeEq
+    + UlpsEq
+{
+}
+
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// Multiplier of `ε √V` in the default tolerance on the sum of probabilities.
+pub const SUM_TOLERANCE_FACTOR: f64 = 64.0;
+
+/// Returns the default tolerance on `|Σ p_i - 1|` for a vector of `len` probabilities.
+///
+/// ```text
+/// tolerance(V) = 64 · ε · √max(V, 1)
+/// ```
+///
+/// where `ε` is the machine epsilon of `F`. For `f64` this is about `2.5e-14` at
+/// V = 3 and `3.6e-12` at V = 256 000; for `f32` about `1.3e-5` and `3.9e-3`.
+/// It accepts the rounding left by a softmax computed in the same precision
+/// (whose error grows roughly like `ε √V` under pairwise summation) and rejects
+/// vectors that were never normalized.
+///
+/// # Examples
+///
+/// ```
+/// let tolerance: f64 = metadistill::default_sum_tolerance(3);
+/// assert!(tolerance > 1e-14 && tolerance < 1e-13);
+/// ```
+pub fn default_sum_tolerance<F: Real>(len: usize) -> F {
+    let factor = F::from(SUM_TOLERANCE_FACTOR).unwrap_or_else(F::one);
+    let count = F::from(len.max(1)).unwrap_or_else(F::max_value);
+    factor * F::epsilon() * count.sqrt()
+}
+
+/// Converts a crate float to `f64` for error messages; both float types convert exactly.
+pub(crate) fn to_f64<F: Real>(value: F) -> f64 {
+    value.to_f64().unwrap_or(f64::NAN)
+}
+
+/// Converts an `f64` constant to `F`, rounding to nearest for `f32`.
+pub(crate) fn constant<F: Real>(value: f64) -> F {
+    F::from(value).unwrap_or_else(F::nan)
+}

@@ -1,0 +1,167 @@
+//! The recursion `S_{g+1} = T(S_g)` under exact realizability, and its trajectory.
+//!
+//! Exact realizability is the paper's assumption (R): each student reproduces
+//! its meta-teacher, `S_{g+1} = q_g`. The trajectory records the distance
+//! `D(S_g) = E_x KL(T0(·|x) ‖ S_g(·|x))` per generation next to the paper's
+//! bound `(1 - a)^g D(S_0)` and the observed per-step ratio.
+
+use crate::batch::DistributionBatch;
+use crate::distribution::Distribution;
+use crate::divergence::expected_kl;
+use crate::error::{Error, Result};
+use crate::operator::{MetaTeacherOperator, effective_anchor_weight_batch};
+use crate::real::Real;
+
+/// One generation of a trajectory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GenerationRecord<F: Real = f64> {
+    /// The generation index `g` (0 for the initial student).
+    pub generation: usize,
+    /// The distance `D(S_g)` of the student from the base teacher `T0`, in nats.
+    pub divergence: F,
+    /// The contraction bound `(1 - a)^g D(S_0)` with the operator's declared anchor weight `a`.
+    pub bound: F,
+    /// The observed ratio `D(S_g) / D(S_{g-1})`; `None` at `g = 0` or after `D = 0`.
+    pub ratio: Option<F>,
+    /// The smallest effective anchor weight `a*(q_{g-1}; T0)` over inputs of the
+    /// meta-teacher this student learned from; `None` at `g = 0`.
+    pub effective_anchor_weight: Option<F>,
+}
+
+/// The students `S_0..S_G` of a run and the distance of each from the base teacher.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::{ConvexMixture, Distribution, recursion::run_exact};
+///
+/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
+/// let run = run_exact(&ConvexMixture::new(0.3)?, &[teacher], &start, 10)?;
+/// let last = run.records().last().unwrap();
+/// assert!(last.divergence <= last.bound);
+/// assert!((last.divergence - 0.0003).abs() < 5e-5);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Trajectory<F: Real = f64> {
+    records: Vec<GenerationRecord<F>>,
+    students: Vec<DistributionBatch<F>>,
+}
+
+impl<F: Real> Trajectory<F> {
+    /// Returns one record per generation, `g = 0..=G`.
+    pub fn records(&self) -> &[GenerationRecord<F>] {
+        &self.records
+    }
+
+    /// Returns the distances `D(S_g)` for `g = 0..=G`.
+    pub fn divergences(&self) -> Vec<F> {
+        self.records.iter().map(|r| r.divergence).collect()
+    }
+
+    /// Returns the students `S_0..S_G`, each as a batch over the inputs.
+    pub fn students(&self) -> &[DistributionBatch<F>] {
+        &self.students
+    }
+
+    /// Returns the last student `S_G`.
+    pub fn final_student(&self) -> &DistributionBatch<F> {
+        // A trajectory always holds S_0, so the history is never empty.
+        self.students
+            .last()
+            .unwrap_or_else(|| unreachable!("a trajectory always holds S_0"))
+    }
+}
+
+/// Runs `generations` steps of the recursion with exact students on one input.
+///
+/// ```text
+/// q_g = G(T0..Tk; S_0..S_g),   S_{g+1} = q_g
+/// ```
+///
+/// `D(S_g)` is measured against the first teacher, `T0`.
+///
+/// # Errors
+///
+/// - [`Error::Empty`] if `teachers` is empty.
+/// - [`Error::VocabularyMismatch`] if the distributions differ in size.
+/// - Any error of the operator.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::{ConvexMixture, Distribution, recursion::run_exact};
+///
+/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
+/// // Without anchoring and with exact students nothing moves.
+/// let run = run_exact(&ConvexMixture::unanchored(), &[teacher], &start, 5)?;
+/// let d = run.divergences();
+/// assert!(d.iter().all(|&x| (x - d[0]).abs() < 1e-15));
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+pub fn run_exact<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
+    operator: &O,
+    teachers: &[Distribution<F>],
+    initial_student: &Distribution<F>,
+    generations: usize,
+) -> Result<Trajectory<F>> {
+    let teacher_batches = teachers
+        .iter()
+        .map(|teacher| DistributionBatch::repeat(teacher, 1))
+        .collect::<Result<Vec<_>>>()?;
+    let start = DistributionBatch::repeat(initial_student, 1)?;
+    run_exact_batch(operator, &teacher_batches, &start, generations)
+}
+
+/// Runs `generations` steps of the recursion with exact students over a batch of inputs.
+///
+/// `D(S_g)` is the expectation over the first teacher batch's input weights.
+///
+/// # Errors
+///
+/// - [`Error::Empty`] if `teachers` is empty.
+/// - [`Error::BatchSizeMismatch`], [`Error::VocabularyMismatch`] or
+///   [`Error::InputWeightMismatch`] if the batches differ in shape or weights.
+/// - Any error of the operator.
+pub fn run_exact_batch<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
+    operator: &O,
+    teachers: &[DistributionBatch<F>],
+    initial_student: &DistributionBatch<F>,
+    generations: usize,
+) -> Result<Trajectory<F>> {
+    let teacher = teachers.first().ok_or(Error::Empty {
+        what: "list of base teachers",
+    })?;
+    teacher.check_compatible(initial_student, "initial student")?;
+
+    let anchor = operator.anchor_weight();
+    let initial = expected_kl(teacher, initial_student)?;
+    let mut records = vec![GenerationRecord {
+        generation: 0,
+        divergence: initial,
+        bound: initial,
+        ratio: None,
+        effective_anchor_weight: None,
+    }];
+    let mut students = vec![initial_student.clone()];
+
+    let mut factor = F::one();
+    for generation in 1..=generations {
+        let meta_teacher = operator.build_batch(teachers, &students)?;
+        let divergence = expected_kl(teacher, &meta_teacher)?;
+        let previous = records.last().map(|r| r.divergence).unwrap_or_else(F::zero);
+        factor = factor * (F::one() - anchor);
+
+        records.push(GenerationRecord {
+            generation,
+            divergence,
+            bound: factor * initial,
+            ratio: (previous > F::zero()).then(|| divergence / previous),
+            effective_anchor_weight: Some(effective_anchor_weight_batch(&meta_teacher, teacher)?),
+        });
+        students.push(meta_teacher);
+    }
+    Ok(Trajectory { records, students })
+}
