@@ -23,13 +23,9 @@ fn main() -> Result<()> {
     let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
     let last = GENERATIONS[GENERATIONS.len() - 1];
 
-    let anchored = run_exact(&ConvexMixture::new(0.3)?, &[teacher.clone()], &start, last)?;
-    let unanchored = run_exact(
-        &ConvexMixture::unanchored(),
-        &[teacher.clone()],
-        &start,
-        last,
-    )?;
+    let teachers = [teacher];
+    let anchored = run_exact(&ConvexMixture::new(0.3)?, &teachers, &start, last)?;
+    let unanchored = run_exact(&ConvexMixture::unanchored(), &teachers, &start, last)?;
     let d0 = anchored.records()[0].divergence;
 
     println!("Appendix A of the paper: T0 = (0.6, 0.3, 0.1), S0 = (0.2, 0.5, 0.3)");
