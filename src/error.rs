@@ -211,6 +211,75 @@ pub enum Error {
         /// The constraint it broke, such as "finite and positive".
         requirement: &'static str,
     },
+
+    /// A noisy student that cannot move away from its meta-teacher by the requested error.
+    #[error(
+        "noisy student cannot reach an error of {size} at row {row}: the meta-teacher puts all \
+         its mass on tokens where the error direction is constant; use a smaller error or a \
+         meta-teacher with more than one likely token"
+    )]
+    UnreachableStudentError {
+        /// The row (input) of the meta-teacher batch.
+        row: usize,
+        /// The requested error size.
+        size: f64,
+    },
+
+    /// An input feature that is NaN or infinite.
+    #[error("feature {column} of input {row} is {value}: every feature must be finite")]
+    NonFiniteFeature {
+        /// The input (row of the feature matrix).
+        row: usize,
+        /// The feature (column of the feature matrix).
+        column: usize,
+        /// The offending value.
+        value: f64,
+    },
+
+    /// A feature index past the last column of the feature matrix.
+    #[error(
+        "feature index {index} at position {position} is out of range: the feature matrix has \
+         {n_features} columns"
+    )]
+    FeatureIndexOutOfRange {
+        /// Position of the index in the list of selected features.
+        position: usize,
+        /// The offending index.
+        index: usize,
+        /// How many features there are.
+        n_features: usize,
+    },
+
+    /// A class label outside the vocabulary.
+    #[error(
+        "label of input {row} is {label}: labels must be below the vocabulary size {n_classes}"
+    )]
+    InvalidLabel {
+        /// The input (position in the label vector).
+        row: usize,
+        /// The offending label.
+        label: usize,
+        /// The vocabulary size.
+        n_classes: usize,
+    },
+
+    /// A user metric that returned NaN or an infinite value.
+    #[error("metric returned {value} at generation {generation}: it must return a finite number")]
+    NonFiniteMetric {
+        /// The generation whose student was measured.
+        generation: usize,
+        /// The offending value.
+        value: f64,
+    },
+
+    /// A NumPy `.npy` file that could not be read or has the wrong shape or type.
+    #[error("cannot read {path}: {message}")]
+    NpyRead {
+        /// The file.
+        path: String,
+        /// What went wrong, from the reader or from the shape check.
+        message: String,
+    },
 }
 
 impl Error {

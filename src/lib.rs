@@ -11,7 +11,11 @@
 //!   per input `x`, valid by construction;
 //! - [`divergence`]: KL and its relatives, accurate to near machine precision;
 //! - [`MetaTeacherOperator`]: the operator trait, with [`ConvexMixture`];
-//! - [`recursion`]: the recursion under exact realizability and its trajectory.
+//! - [`student`]: exact, noisy, sparse and trained students;
+//! - [`recursion`]: the recursion with exact or imperfect students, anchor
+//!   schedules, stopping rules and trajectories;
+//! - `npy` (feature `npy`): teacher probabilities, features and labels from
+//!   NumPy `.npy` files.
 //!
 //! Conventions: natural logarithms (nats) unless a function says bits,
 //! `0 ln 0 = 0`, `q_i = 0 < p_i` gives `+inf`. Every function that takes user
@@ -46,9 +50,12 @@ pub mod batch;
 pub mod distribution;
 pub mod divergence;
 mod error;
+#[cfg(feature = "npy")]
+pub mod npy;
 pub mod operator;
 mod real;
 pub mod recursion;
+pub mod student;
 
 pub use batch::DistributionBatch;
 pub use distribution::Distribution;

@@ -1,9 +1,22 @@
-//! The recursion `S_{g+1} = T(S_g)` under exact realizability, and its trajectory.
+//! The recursion `S_{g+1} = T(S_g)`: exact runs, and runs with imperfect students.
 //!
 //! Exact realizability is the paper's assumption (R): each student reproduces
-//! its meta-teacher, `S_{g+1} = q_g`. The trajectory records the distance
-//! `D(S_g) = E_x KL(T0(·|x) ‖ S_g(·|x))` per generation next to the paper's
-//! bound `(1 - a)^g D(S_0)` and the observed per-step ratio.
+//! its meta-teacher, `S_{g+1} = q_g`. [`run_exact`] and [`run_exact_batch`]
+//! record the distance `D(S_g) = E_x KL(T0(·|x) ‖ S_g(·|x))` per generation
+//! next to the paper's bound `(1 - a)^g D(S_0)` and the observed per-step ratio.
+//!
+//! [`Recursion`] runs the recursion with any [`Student`](crate::student::Student),
+//! an [`AnchorSchedule`], stopping rules ([`StopReason`]) and an observer, and
+//! records the student's errors next to the corrected noisy bound
+//! `D(S_{g+1}) <= (1 - a) D(S_g) + ε∞`.
+
+mod control;
+mod runner;
+
+pub use control::{AnchorSchedule, StopReason, accuracy};
+pub use runner::{
+    DEFAULT_GENERATION_LIMIT, Recursion, RecursionRecord, RecursionTrajectory, convex_mixture,
+};
 
 use crate::batch::DistributionBatch;
 use crate::distribution::Distribution;
@@ -14,6 +27,7 @@ use crate::real::Real;
 
 /// One generation of a trajectory.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct GenerationRecord<F: Real = f64> {
     /// The generation index `g` (0 for the initial student).
     pub generation: usize,
@@ -35,7 +49,7 @@ pub struct GenerationRecord<F: Real = f64> {
 /// ```
 /// use metadistill::{ConvexMixture, Distribution, recursion::run_exact};
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher = Distribution::<f64>::from_probs(&[0.6, 0.3, 0.1])?;
 /// let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// let run = run_exact(&ConvexMixture::new(0.3)?, &[teacher], &start, 10)?;
 /// let last = run.records().last().unwrap();
@@ -93,7 +107,7 @@ impl<F: Real> Trajectory<F> {
 /// ```
 /// use metadistill::{ConvexMixture, Distribution, recursion::run_exact};
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher = Distribution::<f64>::from_probs(&[0.6, 0.3, 0.1])?;
 /// let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// // Without anchoring and with exact students nothing moves.
 /// let run = run_exact(&ConvexMixture::unanchored(), &[teacher], &start, 5)?;

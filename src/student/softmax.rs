@@ -1,0 +1,403 @@
+//! `SoftmaxStudent`: a softmax regression over input features, trained by distillation.
+
+use ndarray::{Array2, ArrayView2};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::batch::DistributionBatch;
+use crate::divergence::{Divergence, expected_kl};
+use crate::error::{Error, Result};
+use crate::real::{Real, constant, to_f64};
+use crate::student::Student;
+use crate::student::optimize::{FitReport, minimize};
+
+/// The capacity limit of a [`SoftmaxStudent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capacity {
+    /// Every feature, a full `V × d` weight matrix.
+    Full,
+    /// Only the listed feature columns (a feature subset).
+    Features(Vec<usize>),
+    /// Every feature through a weight matrix of rank at most `r`: `W = A B`
+    /// with `A` of shape `V × r` and `B` of shape `r × d`.
+    Rank(usize),
+}
+
+/// A softmax regression student, `S(·|x) = softmax(W x + b)`, fitted by knowledge distillation.
+///
+/// Each fit minimizes the input-weighted distillation loss with exact gradients:
+///
+/// ```text
+/// L(W, b) = Σ_x w_x KL(q(·|x) ‖ S(·|x)),     ∂L/∂z_x = w_x (S(·|x) - q(·|x)),   z_x = W x + b
+/// ```
+///
+/// The minimizer is L-BFGS with a backtracking line search. It stops when the
+/// largest gradient entry is at most the tolerance ([`FitOutcome::Converged`]),
+/// after the iteration limit ([`FitOutcome::IterationLimit`]), or when no step
+/// lowers the loss ([`FitOutcome::Stalled`]); [`SoftmaxStudent::last_report`]
+/// says which. Each fit starts from the weights of the previous one.
+///
+/// With [`Capacity::Full`] or [`Capacity::Features`] the loss is convex in
+/// `(W, b)`. With [`Capacity::Rank`] it is not, and the factors start from
+/// small seeded random values.
+///
+/// Features on very different scales slow the minimizer down; scaling them
+/// to about `[0, 1]` first is usually enough.
+///
+/// [`FitOutcome::Converged`]: crate::student::FitOutcome::Converged
+/// [`FitOutcome::IterationLimit`]: crate::student::FitOutcome::IterationLimit
+/// [`FitOutcome::Stalled`]: crate::student::FitOutcome::Stalled
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::student::{Capacity, FitOutcome, SoftmaxStudent, Student};
+/// use metadistill::DistributionBatch;
+/// use ndarray::array;
+///
+/// let features = array![[0.0_f64], [1.0], [2.0]];
+/// let target = DistributionBatch::from_logits(&array![[0.0, 0.0], [0.0, 1.0], [0.0, 2.0]], 1.0)?;
+/// let mut student = SoftmaxStudent::new(features.view(), 2, Capacity::Full)?.with_tolerance(1e-10)?;
+/// student.fit(&target)?;
+/// let report = student.last_report().unwrap();
+/// assert_eq!(report.outcome, FitOutcome::Converged);
+/// assert!(report.loss < 1e-12);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SoftmaxStudent<F: Real = f64> {
+    features: Array2<F>,
+    n_classes: usize,
+    rank: Option<usize>,
+    params: Vec<F>,
+    tolerance: F,
+    max_iterations: usize,
+    seed: u64,
+    report: Option<FitReport<F>>,
+}
+
+/// The default iteration limit of one fit.
+const DEFAULT_MAX_ITERATIONS: usize = 500;
+
+impl<F: Real> SoftmaxStudent<F> {
+    /// Builds an untrained student over `features` (rows = inputs, columns = features) and `n_classes` tokens.
+    ///
+    /// The default tolerance on the largest gradient entry is `√ε` of `F`
+    /// (about `1.5e-8` for `f64`, `3.5e-4` for `f32`) and the default iteration
+    /// limit is 500.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Empty`] if `features` has no rows or `n_classes` is 0.
+    /// - [`Error::NonFiniteFeature`] for a NaN or infinite feature.
+    /// - [`Error::FeatureIndexOutOfRange`] for a selected feature past the last column.
+    /// - [`Error::InvalidParameter`] for [`Capacity::Rank`] of 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::student::{Capacity, SoftmaxStudent};
+    /// use metadistill::Error;
+    /// use ndarray::array;
+    ///
+    /// let features = array![[0.0, 1.0], [1.0, 0.0]];
+    /// let bad = SoftmaxStudent::new(features.view(), 3, Capacity::Features(vec![0, 2]));
+    /// assert!(matches!(bad, Err(Error::FeatureIndexOutOfRange { index: 2, .. })));
+    /// ```
+    pub fn new(features: ArrayView2<F>, n_classes: usize, capacity: Capacity) -> Result<Self> {
+        if features.nrows() == 0 {
+            return Err(Error::Empty {
+                what: "feature matrix (no rows)",
+            });
+        }
+        if n_classes == 0 {
+            return Err(Error::Empty { what: "vocabulary" });
+        }
+        for ((row, column), &value) in features.indexed_iter() {
+            if !value.is_finite() {
+                return Err(Error::NonFiniteFeature {
+                    row,
+                    column,
+                    value: to_f64(value),
+                });
+            }
+        }
+
+        let (selected, rank) = match capacity {
+            Capacity::Full => (features.to_owned(), None),
+            Capacity::Features(columns) => {
+                for (position, &index) in columns.iter().enumerate() {
+                    if index >= features.ncols() {
+                        return Err(Error::FeatureIndexOutOfRange {
+                            position,
+                            index,
+                            n_features: features.ncols(),
+                        });
+                    }
+                }
+                (features.select(ndarray::Axis(1), &columns), None)
+            }
+            Capacity::Rank(0) => {
+                return Err(Error::InvalidParameter {
+                    name: "rank",
+                    value: 0.0,
+                    requirement: "at least 1",
+                });
+            }
+            Capacity::Rank(rank) => (features.to_owned(), Some(rank)),
+        };
+        let features = Array2::from_shape_vec(selected.dim(), selected.iter().copied().collect())
+            .map_err(|_| Error::Empty {
+            what: "feature matrix",
+        })?;
+
+        let mut student = SoftmaxStudent {
+            features,
+            n_classes,
+            rank,
+            params: Vec::new(),
+            tolerance: F::epsilon().sqrt(),
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            seed: 0,
+            report: None,
+        };
+        student.reset();
+        Ok(student)
+    }
+
+    /// Sets the tolerance on the largest absolute gradient entry.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTolerance`] if `tolerance` is negative or not finite.
+    pub fn with_tolerance(mut self, tolerance: F) -> Result<Self> {
+        if !tolerance.is_finite() || tolerance < F::zero() {
+            return Err(Error::InvalidTolerance {
+                value: to_f64(tolerance),
+            });
+        }
+        self.tolerance = tolerance;
+        Ok(self)
+    }
+
+    /// Sets the iteration limit of one fit.
+    pub fn with_max_iterations(mut self, max_iterations: usize) -> Self {
+        self.max_iterations = max_iterations;
+        self
+    }
+
+    /// Sets the seed of the random start of the rank-limited factors and restarts from it.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self.reset();
+        self
+    }
+
+    /// Forgets the trained weights: zeros, or seeded small values for the factors of a rank limit.
+    pub fn reset(&mut self) {
+        let (v, d) = (self.n_classes, self.features.ncols());
+        self.params = match self.rank {
+            None => vec![F::zero(); v * d + v],
+            Some(r) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+                let mut params: Vec<F> = (0..v * r + r * d)
+                    .map(|_| constant(rng.random_range(-0.1..=0.1)))
+                    .collect();
+                params.extend(std::iter::repeat_n(F::zero(), v));
+                params
+            }
+        };
+        self.report = None;
+    }
+
+    /// Returns the report of the last fit, `None` before the first.
+    pub fn last_report(&self) -> Option<&FitReport<F>> {
+        self.report.as_ref()
+    }
+
+    /// Returns the number of trainable parameters.
+    pub fn n_parameters(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Returns the student's distributions for its inputs with the current weights.
+    ///
+    /// The input weights are uniform; [`Student::fit`] returns them with the
+    /// meta-teacher's.
+    ///
+    /// # Errors
+    ///
+    /// Never fails for a student built by [`SoftmaxStudent::new`]; the
+    /// [`DistributionBatch::from_logits`] errors are passed on.
+    pub fn predict(&self) -> Result<DistributionBatch<F>> {
+        let logits = self.logits(&self.params);
+        DistributionBatch::from_logits(&logits, F::one())
+    }
+
+    /// Returns the full weight matrix `W` (`V × d`) of parameters `params`.
+    fn weights(&self, params: &[F]) -> Vec<F> {
+        let (v, d) = (self.n_classes, self.features.ncols());
+        match self.rank {
+            None => params[..v * d].to_vec(),
+            Some(r) => {
+                let (a, b) = params.split_at(v * r);
+                let mut w = vec![F::zero(); v * d];
+                for c in 0..v {
+                    for k in 0..r {
+                        let factor = a[c * r + k];
+                        for j in 0..d {
+                            w[c * d + j] = w[c * d + j] + factor * b[k * d + j];
+                        }
+                    }
+                }
+                w
+            }
+        }
+    }
+
+    /// Returns the logits `W x + b` of every input.
+    fn logits(&self, params: &[F]) -> Array2<F> {
+        let (v, d) = (self.n_classes, self.features.ncols());
+        let w = self.weights(params);
+        let bias = &params[params.len() - v..];
+        let mut logits = Array2::zeros((self.features.nrows(), v));
+        for (x, mut z) in self.features.outer_iter().zip(logits.outer_iter_mut()) {
+            for c in 0..v {
+                let row = &w[c * d..(c + 1) * d];
+                z[c] = bias[c]
+                    + row
+                        .iter()
+                        .zip(x.iter())
+                        .fold(F::zero(), |s, (&a, &b)| s + a * b);
+            }
+        }
+        logits
+    }
+
+    /// Computes the loss `Σ_x w_x KL(q_x ‖ S_x)` and writes its gradient.
+    fn loss_and_gradient(
+        &self,
+        params: &[F],
+        target: &DistributionBatch<F>,
+        gradient: &mut [F],
+    ) -> F {
+        let (v, d) = (self.n_classes, self.features.ncols());
+        let logits = self.logits(params);
+        let mut weight_gradient = vec![F::zero(); v * d];
+        let mut bias_gradient = vec![F::zero(); v];
+        let mut loss = F::zero();
+        let mut residual = vec![F::zero(); v];
+        let mut probs = vec![F::zero(); v];
+
+        for (row, (x, z)) in self
+            .features
+            .outer_iter()
+            .zip(logits.outer_iter())
+            .enumerate()
+        {
+            let weight = target.input_weights()[row];
+            if weight <= F::zero() {
+                continue;
+            }
+            let q = target.row_slice(row);
+            let top = z.iter().copied().fold(F::neg_infinity(), F::max);
+            let total: F = z.iter().map(|&zc| (zc - top).exp()).sum();
+            let log_normalizer = top + total.ln();
+            for c in 0..v {
+                probs[c] = (z[c] - log_normalizer).exp();
+                residual[c] = weight * (probs[c] - q[c]);
+                bias_gradient[c] = bias_gradient[c] + residual[c];
+            }
+            // The accurate KL keeps the loss meaningful near 0, where the
+            // cross-entropy minus the entropy would cancel to rounding noise.
+            let row_kl = Divergence::KullbackLeibler
+                .compute_slices(q, &probs)
+                .unwrap_or_else(|_| F::nan());
+            loss = loss + weight * row_kl;
+            for c in 0..v {
+                let slot = &mut weight_gradient[c * d..(c + 1) * d];
+                for (g, &xj) in slot.iter_mut().zip(x.iter()) {
+                    *g = *g + residual[c] * xj;
+                }
+            }
+        }
+
+        let bias_start = gradient.len() - v;
+        gradient[bias_start..].copy_from_slice(&bias_gradient);
+        match self.rank {
+            None => gradient[..v * d].copy_from_slice(&weight_gradient),
+            Some(r) => {
+                let (a, b) = params.split_at(v * r);
+                let (grad_a, rest) = gradient.split_at_mut(v * r);
+                let grad_b = &mut rest[..r * d];
+                grad_a.iter_mut().for_each(|g| *g = F::zero());
+                grad_b.iter_mut().for_each(|g| *g = F::zero());
+                for c in 0..v {
+                    for k in 0..r {
+                        for j in 0..d {
+                            let dw = weight_gradient[c * d + j];
+                            grad_a[c * r + k] = grad_a[c * r + k] + dw * b[k * d + j];
+                            grad_b[k * d + j] = grad_b[k * d + j] + a[c * r + k] * dw;
+                        }
+                    }
+                }
+            }
+        }
+        loss
+    }
+}
+
+impl<F: Real> Student<F> for SoftmaxStudent<F> {
+    /// Trains the weights on the meta-teacher, starting from the previous fit, and returns the prediction.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::BatchSizeMismatch`] if the meta-teacher does not have one row per feature row.
+    /// - [`Error::VocabularyMismatch`] if its vocabulary is not `n_classes`.
+    fn fit(&mut self, meta_teacher: &DistributionBatch<F>) -> Result<DistributionBatch<F>> {
+        if meta_teacher.n_inputs() != self.features.nrows() {
+            return Err(Error::BatchSizeMismatch {
+                what: "meta-teacher batch",
+                expected: self.features.nrows(),
+                found: meta_teacher.n_inputs(),
+            });
+        }
+        if meta_teacher.vocab_size() != self.n_classes {
+            return Err(Error::VocabularyMismatch {
+                what: "meta-teacher batch",
+                expected: self.n_classes,
+                found: meta_teacher.vocab_size(),
+            });
+        }
+
+        let mut params = std::mem::take(&mut self.params);
+        let mut report = minimize(
+            |theta, gradient| self.loss_and_gradient(theta, meta_teacher, gradient),
+            &mut params,
+            self.tolerance,
+            self.max_iterations,
+        );
+        self.params = params;
+
+        let prediction = self
+            .predict()?
+            .with_input_weights(meta_teacher.input_weights())?;
+        report.loss = expected_kl(meta_teacher, &prediction)?;
+        self.report = Some(report);
+        Ok(prediction)
+    }
+
+    fn last_fit_report(&self) -> Option<FitReport<F>> {
+        self.report.clone()
+    }
+
+    fn name(&self) -> String {
+        match self.rank {
+            None => format!("SoftmaxStudent({} features)", self.features.ncols()),
+            Some(r) => format!(
+                "SoftmaxStudent({} features, rank {r})",
+                self.features.ncols()
+            ),
+        }
+    }
+}
