@@ -35,7 +35,8 @@ pub enum Capacity {
 /// largest gradient entry is at most the tolerance ([`FitOutcome::Converged`]),
 /// after the iteration limit ([`FitOutcome::IterationLimit`]), or when no step
 /// lowers the loss ([`FitOutcome::Stalled`]); [`SoftmaxStudent::last_report`]
-/// says which. Each fit starts from the weights of the previous one.
+/// says which. Each fit starts from the weights of the previous one unless
+/// [`SoftmaxStudent::with_warm_start`] turns that off.
 ///
 /// With [`Capacity::Full`] or [`Capacity::Features`] the loss is convex in
 /// `(W, b)`. With [`Capacity::Rank`] it is not, and the factors start from
@@ -73,6 +74,7 @@ pub struct SoftmaxStudent<F: Real = f64> {
     tolerance: F,
     max_iterations: usize,
     seed: u64,
+    warm_start: bool,
     report: Option<FitReport<F>>,
 }
 
@@ -159,6 +161,7 @@ impl<F: Real> SoftmaxStudent<F> {
             tolerance: F::epsilon().sqrt(),
             max_iterations: DEFAULT_MAX_ITERATIONS,
             seed: 0,
+            warm_start: true,
             report: None,
         };
         student.reset();
@@ -183,6 +186,16 @@ impl<F: Real> SoftmaxStudent<F> {
     /// Sets the iteration limit of one fit.
     pub fn with_max_iterations(mut self, max_iterations: usize) -> Self {
         self.max_iterations = max_iterations;
+        self
+    }
+
+    /// Chooses whether each fit starts from the previous weights (`true`, the default) or afresh.
+    ///
+    /// A fresh start with a small iteration limit mimics a network retrained
+    /// from scratch each generation, as in Born-Again training: the fit then
+    /// falls short of its target in a consistent direction.
+    pub fn with_warm_start(mut self, warm_start: bool) -> Self {
+        self.warm_start = warm_start;
         self
     }
 
@@ -370,6 +383,9 @@ impl<F: Real> Student<F> for SoftmaxStudent<F> {
             });
         }
 
+        if !self.warm_start {
+            self.reset();
+        }
         let mut params = std::mem::take(&mut self.params);
         let mut report = minimize(
             |theta, gradient| self.loss_and_gradient(theta, meta_teacher, gradient),
