@@ -89,13 +89,21 @@ fn main() -> Result<()> {
         .map(|name| read_logits::<f64>(dir.join(format!("teacher_{name}.npy")), 1.0))
         .collect::<Result<Vec<_>>>()?;
 
-    println!("scikit-learn digits: {} images, {} pixels, 10 classes", pixels.nrows(), pixels.ncols());
+    println!(
+        "scikit-learn digits: {} images, {} pixels, 10 classes",
+        pixels.nrows(),
+        pixels.ncols()
+    );
     println!("teachers (5-fold cross-validated, out-of-sample probabilities):");
     for (name, teacher) in TEACHERS.iter().zip(&teachers) {
         println!("  {name:14} accuracy {:.4}", accuracy(teacher, &labels)?);
     }
     let average = average_teacher(&teachers)?;
-    println!("  {:14} accuracy {:.4}", "average of 5", accuracy(&average, &labels)?);
+    println!(
+        "  {:14} accuracy {:.4}",
+        "average of 5",
+        accuracy(&average, &labels)?
+    );
 
     let features = student_features(&pixels);
     println!(
@@ -103,7 +111,10 @@ fn main() -> Result<()> {
          retrained from zero for {STUDENT_ITERATIONS} L-BFGS iterations per generation"
     );
 
-    let single_index = TEACHERS.iter().position(|&n| n == SINGLE_TEACHER).unwrap_or(0);
+    let single_index = TEACHERS
+        .iter()
+        .position(|&n| n == SINGLE_TEACHER)
+        .unwrap_or(0);
     let single = [teachers[single_index].clone()];
     println!("\n=== single teacher: {SINGLE_TEACHER}, q = a T + (1 - a) S_g ===");
     compare_anchors(&single, &single[0], &features, &labels, false)?;
@@ -153,7 +164,9 @@ fn compare_anchors(
         runs.push((anchor, run));
     }
 
-    print_table("D(S_g) to the teacher, nats", &runs, |r, g| r.records()[g].divergence);
+    print_table("D(S_g) to the teacher, nats", &runs, |r, g| {
+        r.records()[g].divergence
+    });
     print_table("student accuracy on the labels", &runs, |r, g| {
         r.records()[g].metric.unwrap_or(f64::NAN)
     });

@@ -1,0 +1,270 @@
+//! Draws the convergence figure of "Recursive Meta-Distillation: An Axiomatic
+//! Framework for Iterative Knowledge Refinement" (Flouro and Chadwick, Figure 1)
+//! from computed trajectories, as an SVG.
+//!
+//! The setting is the paper's appendix: T0 = (0.6, 0.3, 0.1), S_0 = (0.2, 0.5, 0.3),
+//! the convex mixture q_g = a T0 + (1 - a) S_g. The paper's figure shows a
+//! drifting a = 0 line and contracting a > 0 lines; here every line is a
+//! computed D(S_g) = KL(T0 ‖ S_g), drawn on a log axis next to its bound:
+//!
+//! - a = 0 with an exact student stays at D(S_0): nothing drifts;
+//! - a = 0 with a noisy student (max log-ratio error ε∞ = 0.05 per step)
+//!   drifts up when the error works against the teacher and wanders when its
+//!   direction is random;
+//! - a = 0.1, 0.3, 0.5 with exact students, against the bound (1 - a)^g D(S_0);
+//! - a = 0.3 with the worst-case noisy student, against the chained bound
+//!   B_g = (1 - a) B_{g-1} + ε∞ and its limit ε∞ / a.
+//!
+//! Run with `cargo run --example figure1 [OUTPUT.svg]`; the default output is
+//! `docs/figure1.svg`.
+
+use std::path::PathBuf;
+
+use metadistill::recursion::{AnchorSchedule, Recursion, RecursionTrajectory, convex_mixture};
+use metadistill::student::{ErrorMeasure, ExactStudent, NoisyStudent, Student};
+use metadistill::{Distribution, DistributionBatch, Result};
+use plotters::prelude::*;
+
+/// Generations drawn.
+const GENERATIONS: usize = 30;
+
+/// The student error per step, as a max log-ratio.
+const EPSILON: f64 = 0.05;
+
+/// The seed of the random-direction student.
+const SEED: u64 = 2026;
+
+/// The lower end of the log axis; smaller values are left out.
+const Y_MIN: f64 = 1e-4;
+
+/// The upper end of the log axis.
+const Y_MAX: f64 = 3.0;
+
+/// One line of the figure.
+struct Curve {
+    label: String,
+    points: Vec<(usize, f64)>,
+    color: RGBColor,
+    dashed: bool,
+}
+
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let output = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/figure1.svg"));
+
+    let teacher = DistributionBatch::repeat(&Distribution::from_probs(&[0.6, 0.3, 0.1])?, 1)?;
+    let start = DistributionBatch::repeat(&Distribution::from_probs(&[0.2, 0.5, 0.3])?, 1)?;
+    let teachers = [teacher.clone()];
+    let d0 = run(&teachers, &start, 0.0, &mut ExactStudent)?.records()[0].divergence;
+
+    let mut curves = Vec::new();
+    let flat = run(&teachers, &start, 0.0, &mut ExactStudent)?;
+    curves.push(divergence_curve(
+        &flat,
+        "a = 0, exact student",
+        BLACK,
+        false,
+    ));
+
+    let mut against =
+        NoisyStudent::against_teacher(EPSILON, ErrorMeasure::MaxLogRatio, teacher.clone())?;
+    let drift = run(&teachers, &start, 0.0, &mut against)?;
+    curves.push(divergence_curve(
+        &drift,
+        "a = 0, ε∞ = 0.05 against T0",
+        RED,
+        false,
+    ));
+
+    let mut random = NoisyStudent::random(EPSILON, ErrorMeasure::MaxLogRatio, SEED)?;
+    let walk = run(&teachers, &start, 0.0, &mut random)?;
+    curves.push(divergence_curve(
+        &walk,
+        "a = 0, ε∞ = 0.05 random",
+        MAGENTA,
+        false,
+    ));
+
+    let colors = [
+        RGBColor(0, 114, 178),
+        RGBColor(0, 158, 115),
+        RGBColor(230, 159, 0),
+    ];
+    for (&anchor, color) in [0.1, 0.3, 0.5].iter().zip(colors) {
+        let exact = run(&teachers, &start, anchor, &mut ExactStudent)?;
+        curves.push(divergence_curve(
+            &exact,
+            &format!("a = {anchor}, exact"),
+            color,
+            false,
+        ));
+        let bound = (0..=GENERATIONS)
+            .map(|g| (g, (1.0 - anchor).powi(g as i32) * d0))
+            .collect();
+        curves.push(Curve {
+            label: format!("bound (1 - {anchor})^g D(S0)"),
+            points: bound,
+            color,
+            dashed: true,
+        });
+    }
+
+    let anchor = 0.3;
+    let mut worst = NoisyStudent::against_teacher(EPSILON, ErrorMeasure::MaxLogRatio, teacher)?;
+    let noisy = run(&teachers, &start, anchor, &mut worst)?;
+    let purple = RGBColor(120, 60, 160);
+    curves.push(divergence_curve(
+        &noisy,
+        "a = 0.3, ε∞ = 0.05 against T0",
+        purple,
+        false,
+    ));
+    curves.push(Curve {
+        label: "bound (1 - a) B + ε∞ and limit ε∞ / a".to_string(),
+        points: noisy
+            .records()
+            .iter()
+            .map(|r| (r.generation, r.bound))
+            .collect(),
+        color: purple,
+        dashed: true,
+    });
+    curves.push(Curve {
+        label: String::new(),
+        points: vec![(0, EPSILON / anchor), (GENERATIONS, EPSILON / anchor)],
+        color: purple,
+        dashed: true,
+    });
+
+    draw(&output, &curves)?;
+    println!("wrote {}", output.display());
+    print_summary(&drift, &walk, &noisy, anchor);
+    Ok(())
+}
+
+/// Runs the appendix recursion with a constant anchor weight.
+fn run(
+    teachers: &[DistributionBatch<f64>],
+    start: &DistributionBatch<f64>,
+    anchor: f64,
+    student: &mut dyn Student<f64>,
+) -> Result<RecursionTrajectory<f64>> {
+    Recursion::new(teachers, start, convex_mixture, student)
+        .schedule(AnchorSchedule::Constant(anchor))
+        .max_generations(GENERATIONS)
+        .run()
+}
+
+/// Turns a trajectory's `D(S_g)` into a curve.
+fn divergence_curve(
+    run: &RecursionTrajectory<f64>,
+    label: &str,
+    color: RGBColor,
+    dashed: bool,
+) -> Curve {
+    Curve {
+        label: label.to_string(),
+        points: run
+            .records()
+            .iter()
+            .map(|r| (r.generation, r.divergence))
+            .collect(),
+        color,
+        dashed,
+    }
+}
+
+/// Draws the curves on a log axis and writes the SVG.
+fn draw(output: &PathBuf, curves: &[Curve]) -> std::result::Result<(), String> {
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    let root = SVGBackend::new(output, (1150, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (plot_area, legend_area) = root.split_horizontally(820);
+
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(
+            "D(S_g) = KL(T0 || S_g), appendix setting, computed",
+            ("sans-serif", 22),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0..GENERATIONS, (Y_MIN..Y_MAX).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("generation g")
+        .y_desc("D(S_g), nats (log scale)")
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+
+    for curve in curves {
+        let points: Vec<(usize, f64)> = curve
+            .points
+            .iter()
+            .copied()
+            .filter(|&(_, d)| (Y_MIN..=Y_MAX).contains(&d))
+            .collect();
+        let style = curve.color.stroke_width(2);
+        if curve.dashed {
+            chart.draw_series(DashedLineSeries::new(points, 6, 4, style))
+        } else {
+            chart.draw_series(LineSeries::new(points, style))
+        }
+        .map_err(|e| e.to_string())?;
+    }
+
+    draw_legend(&legend_area, curves).map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Draws one legend entry per labelled curve, a dashed sample for the bounds.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    curves: &[Curve],
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let font = ("sans-serif", 15).into_font();
+    let mut y = 70;
+    for curve in curves.iter().filter(|c| !c.label.is_empty()) {
+        let style = curve.color.stroke_width(2);
+        let sample = vec![(10, y), (45, y)];
+        if curve.dashed {
+            area.draw(&PathElement::new(vec![(10, y), (22, y)], style))?;
+            area.draw(&PathElement::new(vec![(30, y), (45, y)], style))?;
+        } else {
+            area.draw(&PathElement::new(sample, style))?;
+        }
+        area.draw(&Text::new(curve.label.clone(), (55, y - 8), font.clone()))?;
+        y += 30;
+    }
+    Ok(())
+}
+
+/// Prints the numbers behind the figure.
+fn print_summary(
+    drift: &RecursionTrajectory<f64>,
+    walk: &RecursionTrajectory<f64>,
+    noisy: &RecursionTrajectory<f64>,
+    anchor: f64,
+) {
+    let last =
+        |run: &RecursionTrajectory<f64>| run.records().last().map_or(f64::NAN, |r| r.divergence);
+    println!(
+        "D(S_{GENERATIONS}) with a = 0, error against T0: {:.4}",
+        last(drift)
+    );
+    println!(
+        "D(S_{GENERATIONS}) with a = 0, random error:     {:.4}",
+        last(walk)
+    );
+    println!(
+        "D(S_{GENERATIONS}) with a = {anchor}, error against T0: {:.4} (limit ε∞ / a = {:.4})",
+        last(noisy),
+        EPSILON / anchor
+    );
+}
