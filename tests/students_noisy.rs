@@ -1,4 +1,6 @@
 //! The noisy student: its error has the requested size, in the requested measure and direction.
+// Exact comparisons here check values that are copied or set, not computed.
+#![allow(clippy::float_cmp)]
 
 use metadistill::divergence::{kl, max_log_ratio};
 use metadistill::student::{ErrorMeasure, NoisyStudent, Student};
@@ -134,7 +136,8 @@ fn against_teacher_raises_distance_to_teacher() {
     let meta = meta_teacher::<f64>();
     let teacher = teacher::<f64>();
     let mut student =
-        NoisyStudent::against_teacher(0.01, ErrorMeasure::KullbackLeibler, teacher.clone()).unwrap();
+        NoisyStudent::against_teacher(0.01, ErrorMeasure::KullbackLeibler, teacher.clone())
+            .unwrap();
     let fitted = student.fit(&meta).unwrap();
     for row in 0..meta.n_inputs() {
         let t = teacher.distribution(row).unwrap();
@@ -156,7 +159,11 @@ fn student_keeps_input_weights() {
     let meta = meta_teacher::<f64>();
     let mut student = NoisyStudent::random(0.01, ErrorMeasure::MaxLogRatio, 1).unwrap();
     let fitted = student.fit(&meta).unwrap();
-    for (a, b) in fitted.input_weights().iter().zip(meta.input_weights().iter()) {
+    for (a, b) in fitted
+        .input_weights()
+        .iter()
+        .zip(meta.input_weights().iter())
+    {
         assert!((a - b).abs() < 1e-15);
     }
 }
@@ -189,5 +196,12 @@ fn teacher_of_other_shape_is_rejected() {
     let mut student =
         NoisyStudent::against_teacher(0.1, ErrorMeasure::KullbackLeibler, small).unwrap();
     let error = student.fit(&meta_teacher::<f64>()).unwrap_err();
-    assert!(matches!(error, Error::BatchSizeMismatch { expected: 1, found: 3, .. }));
+    assert!(matches!(
+        error,
+        Error::BatchSizeMismatch {
+            expected: 1,
+            found: 3,
+            ..
+        }
+    ));
 }

@@ -1,4 +1,6 @@
 //! The trained softmax student: the loss falls, the tolerance is reached, limits are reported.
+// Exact comparisons here check values that are copied or set, not computed.
+#![allow(clippy::float_cmp)]
 
 use metadistill::divergence::expected_kl;
 use metadistill::student::{Capacity, FitOutcome, SoftmaxStudent, Student};
@@ -36,7 +38,12 @@ fn loss_decreases_every_iteration() {
     let report = student.last_report().unwrap();
     assert!(report.losses.len() >= 3);
     for pair in report.losses.windows(2) {
-        assert!(pair[1] <= pair[0], "loss rose from {} to {}", pair[0], pair[1]);
+        assert!(
+            pair[1] <= pair[0],
+            "loss rose from {} to {}",
+            pair[0],
+            pair[1]
+        );
     }
     assert!(report.losses[report.losses.len() - 1] < report.losses[0]);
 }
@@ -175,7 +182,14 @@ fn non_finite_feature_is_rejected() {
     let mut x = features::<f64>(3, 2, 1);
     x[[2, 1]] = f64::NAN;
     let error = SoftmaxStudent::new(x.view(), 2, Capacity::Full).unwrap_err();
-    assert!(matches!(error, Error::NonFiniteFeature { row: 2, column: 1, .. }));
+    assert!(matches!(
+        error,
+        Error::NonFiniteFeature {
+            row: 2,
+            column: 1,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -184,7 +198,11 @@ fn feature_index_out_of_range_is_rejected() {
     let error = SoftmaxStudent::new(x.view(), 2, Capacity::Features(vec![1, 5])).unwrap_err();
     assert!(matches!(
         error,
-        Error::FeatureIndexOutOfRange { position: 1, index: 5, n_features: 2 }
+        Error::FeatureIndexOutOfRange {
+            position: 1,
+            index: 5,
+            n_features: 2
+        }
     ));
 }
 
@@ -192,7 +210,10 @@ fn feature_index_out_of_range_is_rejected() {
 fn rank_zero_is_rejected() {
     let x = features::<f64>(3, 2, 1);
     let error = SoftmaxStudent::new(x.view(), 2, Capacity::Rank(0)).unwrap_err();
-    assert!(matches!(error, Error::InvalidParameter { name: "rank", .. }));
+    assert!(matches!(
+        error,
+        Error::InvalidParameter { name: "rank", .. }
+    ));
 }
 
 #[test]
@@ -209,7 +230,14 @@ fn wrong_number_of_inputs_is_rejected() {
     let target = realizable_target(&features::<f64>(4, 2, 2), 2, 3);
     let mut student = SoftmaxStudent::new(x.view(), 2, Capacity::Full).unwrap();
     let error = student.fit(&target).unwrap_err();
-    assert!(matches!(error, Error::BatchSizeMismatch { expected: 3, found: 4, .. }));
+    assert!(matches!(
+        error,
+        Error::BatchSizeMismatch {
+            expected: 3,
+            found: 4,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -218,5 +246,12 @@ fn wrong_vocabulary_is_rejected() {
     let target = realizable_target(&x, 4, 3);
     let mut student = SoftmaxStudent::new(x.view(), 2, Capacity::Full).unwrap();
     let error = student.fit(&target).unwrap_err();
-    assert!(matches!(error, Error::VocabularyMismatch { expected: 2, found: 4, .. }));
+    assert!(matches!(
+        error,
+        Error::VocabularyMismatch {
+            expected: 2,
+            found: 4,
+            ..
+        }
+    ));
 }

@@ -1,8 +1,10 @@
 //! The sparse student: optimal in KL(q ‖ S) among k-sparse-plus-floor distributions.
+// Exact comparisons here check values that are copied or set, not computed.
+#![allow(clippy::float_cmp)]
 
+use metadistill::Distribution;
 use metadistill::divergence::kl;
 use metadistill::student::{KeptTokens, SparseStudent, Student};
-use metadistill::Distribution;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -52,7 +54,10 @@ fn best_beats_every_subset_and_value_choice() {
             let at_q: Vec<f64> = kept.iter().map(|&i| q.probs()[i]).collect();
             if let Some(candidate) = member(n, &kept, &at_q) {
                 let value = kl(&q, &candidate).unwrap();
-                assert!(best <= value + 1e-12, "case {case}: {best} > {value} for {kept:?}");
+                assert!(
+                    best <= value + 1e-12,
+                    "case {case}: {best} > {value} for {kept:?}"
+                );
             }
             for _ in 0..5 {
                 let jittered: Vec<f64> = at_q
@@ -75,7 +80,9 @@ fn largest_is_optimal_for_its_kept_tokens() {
         let n = rng.random_range(3..=8);
         let k = rng.random_range(1..n);
         let q = random_distribution(&mut rng, n);
-        let s = SparseStudent::new(k, KeptTokens::Largest).fit_one(&q).unwrap();
+        let s = SparseStudent::new(k, KeptTokens::Largest)
+            .fit_one(&q)
+            .unwrap();
         let value = kl(&q, &s).unwrap();
 
         let mut order: Vec<usize> = (0..n).collect();
@@ -97,7 +104,9 @@ fn largest_is_optimal_for_its_kept_tokens() {
 #[test]
 fn largest_keeps_top_tokens_and_spreads_rest() {
     let q = Distribution::<f64>::from_probs(&[0.1, 0.5, 0.15, 0.25]).unwrap();
-    let s = SparseStudent::new(2, KeptTokens::Largest).fit_one(&q).unwrap();
+    let s = SparseStudent::new(2, KeptTokens::Largest)
+        .fit_one(&q)
+        .unwrap();
     let expected = [0.125, 0.5, 0.125, 0.25];
     for (i, (&got, want)) in s.probs().iter().zip(expected).enumerate() {
         assert!((got - want).abs() < 1e-15, "token {i}: {got} != {want}");
@@ -108,7 +117,9 @@ fn largest_keeps_top_tokens_and_spreads_rest() {
 fn best_can_keep_a_small_token() {
     let q = Distribution::<f64>::from_probs(&[0.4, 0.4, 0.2]).unwrap();
     let best = SparseStudent::new(1, KeptTokens::Best).fit_one(&q).unwrap();
-    let largest = SparseStudent::new(1, KeptTokens::Largest).fit_one(&q).unwrap();
+    let largest = SparseStudent::new(1, KeptTokens::Largest)
+        .fit_one(&q)
+        .unwrap();
     assert!(kl(&q, &best).unwrap() < 1e-15);
     let expected = 0.4 * (0.4_f64 / 0.3).ln() + 0.2 * (0.2_f64 / 0.3).ln();
     assert!((kl(&q, &largest).unwrap() - expected).abs() < 1e-15);
@@ -126,7 +137,9 @@ fn k_at_least_vocabulary_copies() {
 #[test]
 fn k_zero_gives_uniform() {
     let q = Distribution::<f64>::from_probs(&[0.1, 0.5, 0.4]).unwrap();
-    let s = SparseStudent::new(0, KeptTokens::Largest).fit_one(&q).unwrap();
+    let s = SparseStudent::new(0, KeptTokens::Largest)
+        .fit_one(&q)
+        .unwrap();
     for &p in s.probs() {
         assert!((p - 1.0 / 3.0).abs() < 1e-15);
     }
@@ -140,5 +153,8 @@ fn sparse_student_works_in_f32() {
     assert!((total - 1.0).abs() < 1e-6);
     assert!(kl(&q, &s).unwrap() <= kl(&q, &Distribution::uniform(4).unwrap()).unwrap());
     assert!(s.probs().iter().all(|p| p.is_finite()));
-    assert_eq!(<SparseStudent as Student<f32>>::name(&SparseStudent::new(2, KeptTokens::Best)), "SparseStudent(k = 2, best)");
+    assert_eq!(
+        <SparseStudent as Student<f32>>::name(&SparseStudent::new(2, KeptTokens::Best)),
+        "SparseStudent(k = 2, best)"
+    );
 }
