@@ -42,6 +42,8 @@
 //! - The noisy bound with `ε = KL(q_g ‖ S_{g+1})` fails; it holds with the max
 //!   log-ratio `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` in place of `ε`.
 
+#![forbid(unsafe_code)]
+
 pub mod batch;
 pub mod distribution;
 pub mod divergence;
@@ -56,3 +58,8 @@ pub use divergence::Divergence;
 pub use error::{Error, Result};
 pub use operator::{ConvexMixture, MetaTeacherOperator, effective_anchor_weight};
 pub use real::{Real, SUM_TOLERANCE_FACTOR, default_sum_tolerance};
+
+/// Compiles and runs the README's code blocks as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -59,7 +59,7 @@ use crate::real::{Real, default_sum_tolerance};
 ///     }
 /// }
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let history = [
 ///     Distribution::from_probs(&[0.2, 0.5, 0.3])?,
 ///     Distribution::from_probs(&[0.4, 0.4, 0.2])?,
@@ -250,7 +250,7 @@ fn validate_output<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
 /// ```
 /// use metadistill::{ConvexMixture, Distribution, MetaTeacherOperator, effective_anchor_weight};
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// let q = ConvexMixture::new(0.3)?.build(&[teacher.clone()], &[student])?;
 /// // min_i q_i / T0_i is reached at the first token: (0.18 + 0.14) / 0.6.
