@@ -43,6 +43,7 @@
 //!   log-ratio `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` in place of `ε`.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::float_cmp))]
 
 pub mod batch;
 pub mod distribution;

@@ -14,6 +14,9 @@
 //!     print(g, kl(t, s), (1 - a)**g * d0); s = [a * x + (1 - a) * y for x, y in zip(t, s)]"
 //! ```
 
+// The references keep the 25 digits mpmath printed; f64 rounds them on parsing.
+#![allow(clippy::excessive_precision)]
+
 use approx::assert_relative_eq;
 use metadistill::recursion::{run_exact, run_exact_batch};
 use metadistill::{ConvexMixture, Distribution, DistributionBatch, Error};
@@ -110,7 +113,10 @@ fn unanchored_exact_students_do_not_drift() {
         assert_eq!(record.bound, run.records()[0].divergence);
     }
     assert_relative_eq!(run.records()[10].divergence, D0_NATS, max_relative = 1e-15);
-    assert_eq!(run.final_student().row(0).unwrap().to_vec(), vec![0.2, 0.5, 0.3]);
+    assert_eq!(
+        run.final_student().row(0).unwrap().to_vec(),
+        vec![0.2, 0.5, 0.3]
+    );
 }
 
 #[test]
@@ -125,7 +131,11 @@ fn batch_recursion_averages_over_inputs() {
         .unwrap();
     let run = run_exact_batch(&ConvexMixture::new(0.3).unwrap(), &[teacher], &start, 2).unwrap();
     // The second input starts at the teacher, so D is a quarter of the single-input value.
-    assert_relative_eq!(run.records()[0].divergence, D0_NATS / 4.0, max_relative = 1e-15);
+    assert_relative_eq!(
+        run.records()[0].divergence,
+        D0_NATS / 4.0,
+        max_relative = 1e-15
+    );
     assert_relative_eq!(
         run.records()[2].divergence,
         ANCHORED[1] / 4.0,
@@ -145,7 +155,7 @@ fn recursion_rejects_bad_inputs() {
     ));
     let short = Distribution::from_probs(&[0.5, 0.5]).unwrap();
     assert!(matches!(
-        run_exact(&operator, &[teacher.clone()], &short, 3),
+        run_exact(&operator, std::slice::from_ref(&teacher), &short, 3),
         Err(Error::VocabularyMismatch { .. })
     ));
     let zero = run_exact(&operator, &[teacher], &start, 0).unwrap();
@@ -156,7 +166,13 @@ fn recursion_rejects_bad_inputs() {
 fn f32_trajectory_matches_f64_to_single_precision() {
     let teacher = Distribution::<f32>::from_probs(&[0.6_f32, 0.3, 0.1]).unwrap();
     let start = Distribution::<f32>::from_probs(&[0.2_f32, 0.5, 0.3]).unwrap();
-    let run = run_exact(&ConvexMixture::new(0.3_f32).unwrap(), &[teacher], &start, 10).unwrap();
+    let run = run_exact(
+        &ConvexMixture::new(0.3_f32).unwrap(),
+        &[teacher],
+        &start,
+        10,
+    )
+    .unwrap();
     for (i, &g) in GENERATIONS.iter().enumerate() {
         // Rounding the inputs to f32 moves D by about 1e-7 relative; ten steps add a little.
         assert_relative_eq!(

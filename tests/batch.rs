@@ -38,8 +38,15 @@ fn batch_errors_name_row_and_token() {
         panic!("expected InRow, got {error:?}");
     };
     assert_eq!(*row, 1);
-    assert!(matches!(**source, Error::NonFiniteProbability { index: 1, .. }));
-    assert!(error.to_string().starts_with("row 1: probability at index 1 is NaN"));
+    assert!(matches!(
+        **source,
+        Error::NonFiniteProbability { index: 1, .. }
+    ));
+    assert!(
+        error
+            .to_string()
+            .starts_with("row 1: probability at index 1 is NaN")
+    );
 
     let unnormalized = DistributionBatch::from_probs(&array![[0.9, 0.2]]).unwrap_err();
     assert!(matches!(unnormalized, Error::InRow { row: 0, .. }));
@@ -117,7 +124,10 @@ fn from_rows_rejects_mixed_vocabularies() {
 #[test]
 fn input_weights_are_normalized_and_checked() {
     let batch = DistributionBatch::from_probs(&array![[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]).unwrap();
-    let weighted = batch.clone().with_input_weights(&array![2.0, 0.0, 6.0]).unwrap();
+    let weighted = batch
+        .clone()
+        .with_input_weights(&array![2.0, 0.0, 6.0])
+        .unwrap();
     assert_eq!(weighted.input_weights().to_vec(), vec![0.25, 0.0, 0.75]);
 
     let short = batch.clone().with_input_weights(&array![1.0]).unwrap_err();
@@ -130,8 +140,13 @@ fn input_weights_are_normalized_and_checked() {
         }
     );
     let negative = batch.clone().with_input_weights(&array![1.0, -1.0, 1.0]);
-    assert!(matches!(negative, Err(Error::InvalidWeight { index: 1, .. })));
-    let zeros = batch.with_input_weights(&array![0.0, 0.0, 0.0]).unwrap_err();
+    assert!(matches!(
+        negative,
+        Err(Error::InvalidWeight { index: 1, .. })
+    ));
+    let zeros = batch
+        .with_input_weights(&array![0.0, 0.0, 0.0])
+        .unwrap_err();
     assert_eq!(
         zeros,
         Error::AllZeroWeights {
@@ -168,7 +183,9 @@ fn expected_kl_weights_inputs() {
         expected,
         max_relative = 1e-15
     );
-    let per_row = Divergence::KullbackLeibler.per_row(&teacher, &student).unwrap();
+    let per_row = Divergence::KullbackLeibler
+        .per_row(&teacher, &student)
+        .unwrap();
     assert_eq!(per_row.to_vec(), vec![first, second]);
 }
 
@@ -183,7 +200,9 @@ fn zero_weight_inputs_do_not_count() {
         .with_input_weights(&array![0.0, 1.0])
         .unwrap();
     assert_eq!(expected_kl(&teacher, &student).unwrap(), 0.0);
-    let per_row = Divergence::KullbackLeibler.per_row(&teacher, &student).unwrap();
+    let per_row = Divergence::KullbackLeibler
+        .per_row(&teacher, &student)
+        .unwrap();
     assert_eq!(per_row[0], f64::INFINITY);
 }
 
@@ -206,7 +225,10 @@ fn expected_rejects_mismatched_batches() {
     ));
     let reweighted = two.clone().with_input_weights(&array![1.0, 3.0]).unwrap();
     let error = expected_kl(&two, &reweighted).unwrap_err();
-    assert!(matches!(error, Error::InputWeightMismatch { row: 0, .. }), "{error:?}");
+    assert!(
+        matches!(error, Error::InputWeightMismatch { row: 0, .. }),
+        "{error:?}"
+    );
     assert!(matches!(
         Divergence::JensenShannon.per_row(&two, &one),
         Err(Error::BatchSizeMismatch { .. })
@@ -228,8 +250,8 @@ fn repeat_copies_one_distribution() {
 
 #[test]
 fn f32_batches_work() {
-    let batch = DistributionBatch::<f32>::from_logits(&array![[0.0_f32, 0.0], [1e30, 0.0]], 1.0)
-        .unwrap();
+    let batch =
+        DistributionBatch::<f32>::from_logits(&array![[0.0_f32, 0.0], [1e30, 0.0]], 1.0).unwrap();
     assert_eq!(batch.row(1).unwrap().to_vec(), vec![1.0_f32, 0.0]);
     let d = expected_kl(&batch, &batch).unwrap();
     assert_eq!(d, 0.0_f32);

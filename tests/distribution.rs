@@ -139,11 +139,7 @@ fn from_logits_matches_softmax() {
     let normalizer: f64 = logits.iter().map(|l: &f64| l.exp()).sum();
     for (i, &l) in logits.iter().enumerate() {
         assert_relative_eq!(p.probs()[i], l.exp() / normalizer, max_relative = 1e-15);
-        assert_relative_eq!(
-            p.log_probs()[i],
-            l - normalizer.ln(),
-            max_relative = 1e-15
-        );
+        assert_relative_eq!(p.log_probs()[i], l - normalizer.ln(), max_relative = 1e-15);
     }
 }
 
@@ -163,7 +159,11 @@ fn from_logits_handles_huge_magnitudes() {
     // The difference of extreme logits overflows; a large temperature still resolves it.
     let extreme = Distribution::from_logits(&[f64::MAX, -f64::MAX], 1e300).unwrap();
     assert!(extreme.probs()[1] == 0.0 && extreme.log_probs()[1].is_finite());
-    assert_relative_eq!(extreme.log_probs()[1], -2.0 * (f64::MAX / 1e300), max_relative = 1e-12);
+    assert_relative_eq!(
+        extreme.log_probs()[1],
+        -2.0 * (f64::MAX / 1e300),
+        max_relative = 1e-12
+    );
 }
 
 #[test]

@@ -18,10 +18,10 @@ fn slack(value: f64) -> f64 {
 
 /// Distributions of 1 to 40 tokens, some with zero entries.
 fn distribution(len: usize) -> impl Strategy<Value = Distribution<f64>> {
-    prop::collection::vec(prop_oneof![4 => 1e-6..1.0_f64, 1 => Just(0.0)], len).prop_filter_map(
-        "all weights zero",
-        |weights| Distribution::from_weights(&weights).ok(),
-    )
+    prop::collection::vec(prop_oneof![4 => 1e-6..1.0_f64, 1 => Just(0.0)], len)
+        .prop_filter_map("all weights zero", |weights| {
+            Distribution::from_weights(&weights).ok()
+        })
 }
 
 /// Strictly positive distributions.
@@ -204,7 +204,14 @@ fn divergences_reject_mismatched_vocabularies() {
     for divergence in all {
         let error = divergence.compute(&two, &three).unwrap_err();
         assert!(
-            matches!(error, metadistill::Error::VocabularyMismatch { expected: 2, found: 3, .. }),
+            matches!(
+                error,
+                metadistill::Error::VocabularyMismatch {
+                    expected: 2,
+                    found: 3,
+                    ..
+                }
+            ),
             "{}: {error:?}",
             divergence.name()
         );

@@ -23,7 +23,11 @@ fn mixture_blends_teacher_and_latest_student() {
         .unwrap()
         .build(&[teacher], &[older, start])
         .unwrap();
-    let expected = [0.3 * 0.6 + 0.7 * 0.2, 0.3 * 0.3 + 0.7 * 0.5, 0.3 * 0.1 + 0.7 * 0.3];
+    let expected = [
+        0.3 * 0.6 + 0.7 * 0.2,
+        0.3 * 0.3 + 0.7 * 0.5,
+        0.3 * 0.1 + 0.7 * 0.3,
+    ];
     for (got, want) in q.probs().iter().zip(expected) {
         assert_relative_eq!(*got, want, max_relative = 1e-15);
     }
@@ -60,7 +64,10 @@ fn mixture_rejects_bad_anchor_weights() {
         );
     }
     let message = ConvexMixture::new(1.5).unwrap_err().to_string();
-    assert!(message.contains("1.5") && message.contains("(0, 1]"), "{message}");
+    assert!(
+        message.contains("1.5") && message.contains("(0, 1]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -82,7 +89,9 @@ fn build_rejects_bad_input_lists() {
     );
     let two_teachers = [teacher.clone(), teacher.clone()];
     assert_eq!(
-        operator.build(&two_teachers, &[start.clone()]).unwrap_err(),
+        operator
+            .build(&two_teachers, std::slice::from_ref(&start))
+            .unwrap_err(),
         Error::TeacherCount {
             operator: "ConvexMixture",
             expected: "exactly 1",
@@ -112,7 +121,10 @@ fn mixture_works_row_by_row_on_batches() {
         .unwrap();
     let q = ConvexMixture::new(0.5)
         .unwrap()
-        .build_batch(std::slice::from_ref(&teacher), &[student.clone()])
+        .build_batch(
+            std::slice::from_ref(&teacher),
+            std::slice::from_ref(&student),
+        )
         .unwrap();
     assert_relative_eq!(q.row(1).unwrap()[0], 0.5, max_relative = 1e-15);
     assert_eq!(q.input_weights(), teacher.input_weights());
@@ -122,13 +134,16 @@ fn mixture_works_row_by_row_on_batches() {
         max_relative = 1e-15
     );
 
-    let uniform_weights = DistributionBatch::from_probs(&array![[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])
-        .unwrap();
+    let uniform_weights =
+        DistributionBatch::from_probs(&array![[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]]).unwrap();
     let error = ConvexMixture::new(0.5)
         .unwrap()
         .build_batch(&[teacher], &[uniform_weights])
         .unwrap_err();
-    assert!(matches!(error, Error::InputWeightMismatch { .. }), "{error:?}");
+    assert!(
+        matches!(error, Error::InputWeightMismatch { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -190,7 +205,11 @@ fn invalid_operator_output_is_an_error() {
     };
     assert_eq!(operator, "Unnormalized");
     assert!(matches!(**source, Error::NotNormalized { .. }));
-    assert!(error.to_string().starts_with("operator Unnormalized returned an invalid meta-teacher"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("operator Unnormalized returned an invalid meta-teacher")
+    );
 
     let batch = DistributionBatch::from_probs(&array![[0.5, 0.5], [1.0, 0.0]]).unwrap();
     let batch_error = Unnormalized
@@ -201,7 +220,10 @@ fn invalid_operator_output_is_an_error() {
 
 #[test]
 fn operator_names_describe_parameters() {
-    assert_eq!(ConvexMixture::new(0.3).unwrap().name(), "ConvexMixture(a = 0.3)");
+    assert_eq!(
+        ConvexMixture::new(0.3).unwrap().name(),
+        "ConvexMixture(a = 0.3)"
+    );
     assert_eq!(Unnormalized.name(), "Unnormalized");
 }
 

@@ -270,7 +270,10 @@ mod tests {
 
     #[test]
     fn compensated_sum_keeps_infinity() {
-        assert_eq!(compensated_sum([0.5_f64, f64::INFINITY, 0.25]), f64::INFINITY);
+        assert_eq!(
+            compensated_sum([0.5_f64, f64::INFINITY, 0.25]),
+            f64::INFINITY
+        );
     }
 
     #[test]
