@@ -13,7 +13,7 @@
 //! - [`MetaTeacherOperator`]: the operator trait, with [`ConvexMixture`];
 //! - [`recursion`]: the recursion under exact realizability and its trajectory.
 //!
-//! Conventions: natural logarithms (nats) unless a function says bits,
+//! Conventions: natural logarithms (nats) unless a function name ends in `_bits`,
 //! `0 ln 0 = 0`, `q_i = 0 < p_i` gives `+inf`. Every function that takes user
 //! data returns [`Result`]; the error names the offending value and index.
 //!

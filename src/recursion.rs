@@ -67,7 +67,7 @@ impl<F: Real> Trajectory<F> {
 
     /// Returns the last student `S_G`.
     pub fn final_student(&self) -> &DistributionBatch<F> {
-        // A trajectory always holds S_0, so the history is never empty.
+        // A trajectory always contains S_0, so the history is never empty.
         self.students
             .last()
             .unwrap_or_else(|| unreachable!("a trajectory always holds S_0"))

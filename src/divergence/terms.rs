@@ -42,7 +42,7 @@ impl<F: Real> CompensatedSum<F> {
     }
 
     pub(crate) fn value(&self) -> F {
-        // An infinite term leaves a NaN compensation behind; the sum is then the answer.
+        // An infinite term leaves a NaN compensation behind, so the infinite sum is returned.
         if !self.sum.is_finite() {
             return self.sum;
         }

@@ -69,7 +69,7 @@ impl<F: Real> ConvexMixture<F> {
         }
     }
 
-    /// Builds the unanchored operator `q_g = S_g` (`a = 0`), which never sees the teacher.
+    /// Builds the unanchored operator `q_g = S_g` (`a = 0`), which ignores the teacher.
     ///
     /// With exact students the recursion then stands still at `D(S_0)`; with
     /// imperfect ones it drifts.

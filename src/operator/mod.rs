@@ -70,14 +70,14 @@ use crate::real::{Real, default_sum_tolerance};
 /// ```
 pub trait MetaTeacherOperator<F: Real = f64> {
     /// Returns the declared anchor weight `a`: the least weight the operator
-    /// claims to give the base teacher `T0` (Axiom 3 of the paper).
+    /// claims to give the base teacher `T0` (Axiom 3, teacher anchoring).
     fn anchor_weight(&self) -> F;
 
     /// Writes the meta-teacher for one input into `out`.
     ///
     /// The provided methods call this with at least one teacher and at least
     /// one student, all valid distributions of the length of `out`, and check
-    /// afterwards that `out` is a valid distribution. `out` holds zeros on
+    /// afterwards that `out` is a valid distribution. `out` contains zeros on
     /// entry.
     ///
     /// # Errors
@@ -235,7 +235,7 @@ fn validate_output<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
 /// a*(q; T0) = min(1, min_{i: T0_i > 0} q_i / T0_i)
 /// ```
 ///
-/// Axiom 3 of the paper, as written ("min(q_i, T0_i) >= a min(r_i, T0_i) for
+/// Axiom 3 (teacher anchoring) of the meta-distillation paper, as written ("min(q_i, T0_i) >= a min(r_i, T0_i) for
 /// some reference r"), holds with `r = q` for every `a <= 1`, so it constrains
 /// nothing. An operator anchors pointwise with weight `a` when
 /// `a*(G(...); T0) >= a` on every input; the convex mixture meets this with
