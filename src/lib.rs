@@ -11,7 +11,8 @@
 //!   per input `x`, valid by construction;
 //! - [`divergence`]: KL and its relatives, accurate to near machine precision;
 //! - [`MetaTeacherOperator`]: the operator trait, with [`ConvexMixture`];
-//! - [`recursion`]: the recursion under exact realizability and its trajectory.
+//! - [`recursion`]: the recursion under exact realizability and its trajectory;
+//! - [`axioms`]: the checker that tests any operator against the paper's claims.
 //!
 //! Conventions: natural logarithms (nats) unless a function says bits,
 //! `0 ln 0 = 0`, `q_i = 0 < p_i` gives `+inf`. Every function that takes user
@@ -42,6 +43,7 @@
 //! - The noisy bound with `ε = KL(q_g ‖ S_{g+1})` fails; it holds with the max
 //!   log-ratio `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` in place of `ε`.
 
+pub mod axioms;
 pub mod batch;
 pub mod distribution;
 pub mod divergence;
