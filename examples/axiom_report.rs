@@ -77,8 +77,11 @@ impl MetaTeacherOperator for TemperedMixture {
     }
 }
 
+/// Random cases per property, the checker's default.
+const CASES: u32 = 64;
+
 fn main() -> Result<()> {
-    let checker = Checker::<f64>::new();
+    let checker = Checker::<f64>::new().with_cases(CASES)?;
     let started = Instant::now();
     let mut reports: Vec<Report> = Vec::new();
 
@@ -107,7 +110,7 @@ fn main() -> Result<()> {
         "{} operators checked in {:.2} s ({} cases per property, seed {})\n",
         reports.len(),
         elapsed.as_secs_f64(),
-        64,
+        CASES,
         reports[0].seed
     );
 
@@ -118,7 +121,7 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Prints the numbers the paper's claims turn on, one line per operator.
+/// Prints the smallest a*, the contraction ratios and the limit offset, one line per operator.
 fn print_key_numbers(reports: &[Report]) {
     let value = |report: &Report, property: Property, name: &str| {
         report

@@ -7,7 +7,7 @@ use metadistill::axioms::{
 use metadistill::{ConvexMixture, Distribution, Error, Result};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-/// A seeded runner, so every run draws the same cases.
+/// Builds a seeded runner, so every run draws the same cases.
 fn runner() -> TestRunner {
     let config = Config {
         cases: 128,
@@ -40,7 +40,7 @@ fn distribution_with_zeros_keeps_one_token() -> Result<()> {
     let result = runner().run(&distribution::<f32>(&space, 3), |p| {
         assert_eq!(p.len(), 3);
         assert!(p.as_slice().iter().any(|&x| x > 0.0));
-        if p.as_slice().iter().any(|&x| x == 0.0) {
+        if p.as_slice().contains(&0.0) {
             saw_zero.set(true);
         }
         Ok(())
@@ -222,7 +222,7 @@ fn find_limit_rejects_bad_input() -> Result<()> {
         Err(Error::Empty { .. })
     ));
     assert!(matches!(
-        find_limit(&mixture, &[start.clone()], &start, -1.0, 10),
+        find_limit(&mixture, std::slice::from_ref(&start), &start, -1.0, 10),
         Err(Error::InvalidParameter { .. })
     ));
     let wide = Distribution::from_probs(&[0.2, 0.3, 0.5])?;
@@ -239,7 +239,7 @@ fn find_limit_reports_unconverged_runs() -> Result<()> {
     let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
     let slow = find_limit(
         &ConvexMixture::new(0.01)?,
-        &[teacher.clone()],
+        std::slice::from_ref(&teacher),
         &start,
         1e-12,
         5,

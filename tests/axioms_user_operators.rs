@@ -259,12 +259,18 @@ fn tempered_mixture_limit_offset_matches_design() -> Result<()> {
     };
     let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
     let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
-    let limit = find_limit(&tempered, &[teacher.clone()], &start, 1e-13, 1000)?;
+    let limit = find_limit(
+        &tempered,
+        std::slice::from_ref(&teacher),
+        &start,
+        1e-13,
+        1000,
+    )?;
     assert!(limit.converged);
     assert!((limit.offset - 0.122).abs() < 5e-4, "{}", limit.offset);
 
     // The limit is a fixed point of the tempered recursion, not T0.
-    let again = tempered.build(&[teacher], &[limit.student.clone()])?;
+    let again = tempered.build(&[teacher], std::slice::from_ref(&limit.student))?;
     let step: f64 = again
         .as_slice()
         .iter()

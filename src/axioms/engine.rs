@@ -22,7 +22,7 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// A case that satisfies the property with slack `margin`.
+    /// Builds the outcome of a case that satisfies the property with slack `margin`.
     pub fn pass(margin: f64) -> Self {
         Outcome {
             margin,
@@ -30,7 +30,7 @@ impl Outcome {
         }
     }
 
-    /// A case that violates the property.
+    /// Builds the outcome of a case that violates the property.
     pub fn fail(margin: f64, description: String) -> Self {
         Outcome {
             margin,
@@ -38,7 +38,7 @@ impl Outcome {
         }
     }
 
-    /// A case that passes when `holds`, described by `describe` when it fails.
+    /// Builds a passing outcome when `holds`, else a failing one described by `describe`.
     pub fn judge(margin: f64, holds: bool, describe: impl FnOnce() -> String) -> Self {
         if holds {
             Outcome::pass(margin)
@@ -48,12 +48,12 @@ impl Outcome {
     }
 }
 
-/// What a search found.
+/// Result of a search: cases tried, worst margin and the shrunk failure.
 pub(crate) struct Search<V> {
     pub cases: u32,
     pub worst_margin: f64,
     pub failure: Option<(V, String)>,
-    /// Why proptest gave up without a verdict, such as too many rejected cases.
+    /// Reason proptest gave up without a verdict, such as too many rejected cases.
     pub aborted: Option<String>,
 }
 
@@ -189,7 +189,7 @@ pub(crate) enum Stop<F> {
     Converged(F),
 }
 
-/// How students are fitted to their meta-teacher.
+/// Student model of a run: exact, or off the meta-teacher by a fixed mix.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Fit<'a, F: Real> {
     /// Exact realizability, `S_{g+1} = q_g`.

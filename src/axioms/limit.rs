@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::operator::MetaTeacherOperator;
 use crate::real::{Real, to_f64};
 
-/// Where the recursion ended up after iterating an operator with exact students.
+/// End point of the recursion after iterating an operator with exact students.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limit<F: Real = f64> {
     /// The last student computed.

@@ -16,7 +16,8 @@
 //!
 //! What the checker expects, for the record (`t = T0`, `D(M) = KL(t ‖ M)`):
 //!
-//! - Axiom 3 as the paper writes it holds for every operator, so the checker
+//! - Axiom 3 as written (`min(q_i, t_i) >= a min(r_i, t_i)` for some `r`) holds
+//!   for every operator with `r = q`, so the checker
 //!   tests the effective anchor weight `a*(q; t) = min_i q_i / t_i >= a`
 //!   instead. The convex mixture meets it; the geometric pool `t^a s^(1-a)/Z`
 //!   can fall below `a` and still contracts.

@@ -1,4 +1,4 @@
-//! The checker's answer: one row per property, printable as a table.
+//! The checker's result: one row per property, printable as a table.
 
 use std::fmt;
 
@@ -23,7 +23,7 @@ pub enum Property {
     Contraction,
     /// `T0` maps to itself and runs from random `S_0` converge to it.
     FixedPoint,
-    /// The noisy bound with `ε = KL(q_g ‖ S_{g+1})` as the paper states it (false in general).
+    /// The noisy bound with `ε = KL(q_g ‖ S_{g+1})`, as Remark IV.5 of Flouro and Chadwick states it (false in general).
     NoisyContractionPaper,
     /// The noisy bound with `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` (true for contracting operators).
     NoisyContractionCorrected,
@@ -118,7 +118,7 @@ impl fmt::Display for Verdict {
 /// A named number a property measured, such as the smallest `a*` seen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
-    /// What was measured, such as "smallest a*".
+    /// Name of the quantity, such as "smallest a*".
     pub name: &'static str,
     /// The value, in the natural unit of the quantity (nats for divergences).
     pub value: f64,
@@ -154,7 +154,7 @@ pub struct PropertyRow<F: Real = f64> {
     pub worst_margin: Option<f64>,
     /// The numbers the property measured.
     pub measurements: Vec<Measurement>,
-    /// Why the property is not applicable, or a remark on the result.
+    /// Reason the property is not applicable, or a remark on the result.
     pub note: String,
     /// The shrunk failing case, when the verdict is [`Verdict::Violated`].
     pub counterexample: Option<Counterexample<F>>,
@@ -175,6 +175,19 @@ impl<F: Real> PropertyRow<F> {
     }
 
     /// Returns the value of the measurement called `name`, if the row has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::ConvexMixture;
+    /// use metadistill::axioms::{Checker, Property};
+    ///
+    /// let checker = Checker::<f64>::new().with_cases(16)?.with_properties(&[Property::Anchoring]);
+    /// let report = checker.check(&ConvexMixture::new(0.3)?);
+    /// let smallest = report.row(Property::Anchoring).unwrap().measurement("smallest a*").unwrap();
+    /// assert!(smallest >= 0.3 - 1e-12);
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn measurement(&self, name: &str) -> Option<f64> {
         self.measurements
             .iter()
@@ -222,6 +235,18 @@ impl<F: Real> Report<F> {
     }
 
     /// Returns the rows whose property is violated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::ConvexMixture;
+    /// use metadistill::axioms::{Checker, Property};
+    ///
+    /// let report = Checker::<f64>::new().with_cases(16)?.check(&ConvexMixture::new(0.3)?);
+    /// let failed: Vec<Property> = report.violations().map(|row| row.property).collect();
+    /// assert_eq!(failed, vec![Property::NoisyContractionPaper]);
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn violations(&self) -> impl Iterator<Item = &PropertyRow<F>> {
         self.rows
             .iter()

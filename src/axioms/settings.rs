@@ -14,7 +14,7 @@ use crate::real::Real;
 /// The seed [`Checker::new`] starts from.
 const DEFAULT_SEED: u64 = 0x6d65_7461_6469_7374;
 
-/// Checks operators against the paper's properties on random inputs.
+/// Checks operators, on random inputs, against the properties Flouro and Chadwick claim.
 ///
 /// Defaults: 64 cases per property, seed `0x6d65_7461_6469_7374`, tolerance
 /// `√ε` of `F` (about `1.5e-8` for `f64`, `3.5e-4` for `f32`), vocabularies of 2
@@ -70,6 +70,16 @@ impl<F: Real> Default for Checker<F> {
 
 impl<F: Real> Checker<F> {
     /// Builds a checker with the default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::axioms::Checker;
+    ///
+    /// let f64_checker = Checker::<f64>::new();
+    /// let f32_checker = Checker::<f32>::new();
+    /// # let _ = (f64_checker, f32_checker);
+    /// ```
     pub fn new() -> Self {
         Checker {
             cases: 64,
@@ -105,6 +115,18 @@ impl<F: Real> Checker<F> {
     }
 
     /// Sets the seed; the same seed and settings give the same report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::ConvexMixture;
+    /// use metadistill::axioms::Checker;
+    ///
+    /// let checker = Checker::<f64>::new().with_cases(8)?.with_seed(11);
+    /// let mixture = ConvexMixture::new(0.3)?;
+    /// assert_eq!(checker.check(&mixture), checker.check(&mixture));
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -128,6 +150,18 @@ impl<F: Real> Checker<F> {
     }
 
     /// Sets the space the random teachers and students are drawn from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::axioms::{Checker, DistributionSpace};
+    ///
+    /// // Vocabularies of 2 to 16 tokens, probabilities spanning six decades, some zeros.
+    /// let space = DistributionSpace::new(2..=16, 1e6)?.with_zeros(0.1)?;
+    /// let checker = Checker::<f64>::new().with_space(space);
+    /// # let _ = checker;
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn with_space(mut self, space: DistributionSpace) -> Self {
         self.space = space;
         self
@@ -170,6 +204,16 @@ impl<F: Real> Checker<F> {
     /// - [`Error::Empty`] if the grid has fewer than 2 entries.
     /// - [`Error::InvalidAnchorWeight`] for an entry outside `[0, 1]`.
     /// - [`Error::UnsortedAnchorGrid`] unless the entries strictly increase.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, axioms::Checker};
+    ///
+    /// assert!(Checker::<f64>::new().with_anchor_grid(&[0.1, 0.5, 0.9]).is_ok());
+    /// let unsorted = Checker::<f64>::new().with_anchor_grid(&[0.5, 0.1]);
+    /// assert!(matches!(unsorted, Err(Error::UnsortedAnchorGrid { index: 1, .. })));
+    /// ```
     pub fn with_anchor_grid(mut self, grid: &[f64]) -> Result<Self> {
         if grid.len() < 2 {
             return Err(Error::Empty {
@@ -233,6 +277,19 @@ impl<F: Real> Checker<F> {
     /// Errors of the operator never escape: an operator that fails or returns
     /// an invalid meta-teacher on some input violates the property being
     /// checked, and the error message is part of the counterexample.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::ConvexMixture;
+    /// use metadistill::axioms::{Checker, Property, Verdict};
+    ///
+    /// let report = Checker::<f64>::new().with_cases(16)?.check(&ConvexMixture::new(0.3)?);
+    /// assert_eq!(report.verdict(Property::FixedPoint), Verdict::Holds);
+    /// // Axiom 5 varies a, which needs `check_family`.
+    /// assert_eq!(report.verdict(Property::Monotonicity), Verdict::NotApplicable);
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn check<O: MetaTeacherOperator<F> + ?Sized>(&self, operator: &O) -> Report<F> {
         self.report(operator, None)
     }

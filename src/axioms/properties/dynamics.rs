@@ -22,7 +22,7 @@ const RATE_GENERATIONS: usize = 4;
 /// Generations of the exact and noisy runs of the no-anchoring check.
 const DRIFT_GENERATIONS: usize = 50;
 
-/// The divergence below which a ratio `D(S_{g+1}) / D(S_g)` is rounding noise.
+/// Returns the divergence below which a ratio `D(S_{g+1}) / D(S_g)` is rounding noise.
 ///
 /// The meta-teacher's probabilities sum to 1 only up to a few `ε`, and that
 /// defect enters `KL(T0 ‖ q)` directly, so `D` carries an absolute error of a
@@ -293,7 +293,7 @@ pub(super) fn no_anchoring<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     )
 }
 
-/// The rate `(D(S_n) / D(S_0))^(1/n)`, `n = 4`, does not increase along the anchor grid.
+/// Checks that the rate `(D(S_n) / D(S_0))^(1/n)`, `n = 4`, does not increase along the anchor grid.
 pub(super) fn rate_dependence<F: Real>(
     checker: &Checker<F>,
     family: Option<&Family<'_, F>>,

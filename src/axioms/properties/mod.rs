@@ -43,7 +43,7 @@ pub(crate) fn check_property<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     }
 }
 
-/// The operators of a family at the checker's anchor grid, skipping values it rejects.
+/// Builds the family's operators at the checker's anchor grid, skipping values it rejects.
 fn grid_operators<'a, F: Real>(
     checker: &Checker<F>,
     family: &Family<'a, F>,
@@ -58,7 +58,7 @@ fn grid_operators<'a, F: Real>(
         .collect()
 }
 
-/// The row of a property that needs an operator family.
+/// Returns the row of a property that needs an operator family.
 fn needs_family<F: Real>(property: Property) -> PropertyRow<F> {
     PropertyRow::not_applicable(
         property,
@@ -66,7 +66,7 @@ fn needs_family<F: Real>(property: Property) -> PropertyRow<F> {
     )
 }
 
-/// A counterexample made of a history and the failure's description.
+/// Builds a counterexample from a history and the failure's description.
 fn counterexample<F: Real>(history: History<F>, description: String) -> Counterexample<F> {
     Counterexample {
         history,
@@ -74,7 +74,7 @@ fn counterexample<F: Real>(history: History<F>, description: String) -> Countere
     }
 }
 
-/// A history with base teachers and a single student.
+/// Builds a history of the base teachers and a single student.
 fn one_student<F: Real>(
     teachers: &[crate::Distribution<F>],
     student: &crate::Distribution<F>,

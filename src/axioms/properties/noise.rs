@@ -21,7 +21,7 @@ use crate::real::Real;
 /// Size of the perturbations whose effect on the limit the stability check measures.
 const STABILITY_STEP: f64 = 1e-3;
 
-/// A history plus a noise direction and size: `S_{g+1} = (1 - η) q_g + η r`.
+/// Draws a history plus a noise direction and size: `S_{g+1} = (1 - η) q_g + η r`.
 fn noisy_cases<F: Real>(
     checker: &Checker<F>,
 ) -> impl Strategy<Value = (History<F>, crate::Distribution<F>, f64)> {
@@ -36,7 +36,7 @@ fn noisy_cases<F: Real>(
     })
 }
 
-/// The noisy bound `D(S_{g+1}) <= (1 - a) D(S_g) + ε` for one step with an imperfect student.
+/// Checks the noisy bound `D(S_{g+1}) <= (1 - a) D(S_g) + ε` for one step with an imperfect student.
 ///
 /// ```text
 /// paper:     ε = KL(q_g ‖ S_{g+1})
@@ -124,8 +124,8 @@ struct Sensitivities {
 /// ```
 ///
 /// with `δ = 1e-3`. Operators act on each input separately, so the limit
-/// itself cannot depend on the input weights; what moves is the expected
-/// distance `D` of the limit, and that sensitivity is `|KL_1 - KL_2| / 2`.
+/// itself cannot depend on the input weights. What moves is the expected
+/// distance `D` of the limit, with sensitivity `|KL_1 - KL_2| / 2`.
 pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     checker: &Checker<F>,
     operator: &O,
