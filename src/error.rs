@@ -211,6 +211,29 @@ pub enum Error {
         /// The constraint it broke, such as "finite and positive".
         requirement: &'static str,
     },
+
+    /// A range of vocabulary sizes for random distributions that is empty or starts at 0.
+    #[error("vocabulary size range {min}..={max} is invalid: give 1 <= min <= max tokens")]
+    InvalidVocabularyRange {
+        /// The smallest vocabulary size requested.
+        min: usize,
+        /// The largest vocabulary size requested.
+        max: usize,
+    },
+
+    /// An anchor-weight grid whose entries are not strictly increasing.
+    #[error(
+        "anchor grid entry {index} is {value}, not above the previous entry {previous}: \
+         list the anchor weights in increasing order"
+    )]
+    UnsortedAnchorGrid {
+        /// Position of the offending entry.
+        index: usize,
+        /// The offending entry.
+        value: f64,
+        /// The entry before it.
+        previous: f64,
+    },
 }
 
 impl Error {

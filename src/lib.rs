@@ -11,7 +11,8 @@
 //!   per input `x`, valid by construction;
 //! - [`divergence`]: KL and its relatives, accurate to near machine precision;
 //! - [`MetaTeacherOperator`]: the operator trait, with [`ConvexMixture`];
-//! - [`recursion`]: the recursion under exact realizability and its trajectory.
+//! - [`recursion`]: the recursion under exact realizability and its trajectory;
+//! - [`axioms`]: the checker that tests any operator against the paper's claims.
 //!
 //! Conventions: natural logarithms (nats) unless a function name ends in `_bits`,
 //! `0 ln 0 = 0`, `q_i = 0 < p_i` gives `+inf`. Every function that takes user
@@ -45,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::float_cmp))]
 
+pub mod axioms;
 pub mod batch;
 pub mod distribution;
 pub mod divergence;
