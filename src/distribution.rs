@@ -28,7 +28,7 @@ use crate::real::{Real, default_sum_tolerance, to_f64};
 /// ```
 /// use metadistill::Distribution;
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// assert_eq!(teacher.len(), 3);
 /// assert!(teacher.is_strictly_positive());
 /// assert!((teacher.entropy() - 0.897945).abs() < 1e-6);
@@ -261,7 +261,7 @@ impl<F: Real> Distribution<F> {
     /// ```
     /// use metadistill::Distribution;
     ///
-    /// let counts = Distribution::from_weights(&[6.0, 3.0, 1.0])?;
+    /// let counts: Distribution = Distribution::from_weights(&[6.0, 3.0, 1.0])?;
     /// assert!((counts.probs()[0] - 0.6).abs() < 1e-15);
     /// # Ok::<(), metadistill::Error>(())
     /// ```

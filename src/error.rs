@@ -17,7 +17,7 @@ pub enum Error {
     /// A distribution, logit vector or weight vector with no entries.
     #[error("{what} is empty: pass at least one entry")]
     Empty {
-        /// What was empty, such as "probability vector" or "student history".
+        /// Name of the empty input, such as "probability vector" or "student history".
         what: &'static str,
     },
 
@@ -61,7 +61,7 @@ pub enum Error {
     /// A weight that is negative, NaN or infinite.
     #[error("{what} at index {index} is {value}: weights must be finite and non-negative")]
     InvalidWeight {
-        /// Which weights, such as "token weight" or "input weight".
+        /// Kind of weight, such as "token weight" or "input weight".
         what: &'static str,
         /// Position of the weight.
         index: usize,
@@ -72,7 +72,7 @@ pub enum Error {
     /// Weights that are all zero, so they cannot be normalized.
     #[error("all {count} {what}s are zero: at least one weight must be positive")]
     AllZeroWeights {
-        /// Which weights, such as "token weight" or "input weight".
+        /// Kind of weight, such as "token weight" or "input weight".
         what: &'static str,
         /// How many weights there were.
         count: usize,
@@ -107,7 +107,7 @@ pub enum Error {
          every distribution must cover the same vocabulary"
     )]
     VocabularyMismatch {
-        /// Which input had the wrong size.
+        /// Name of the input with the wrong size.
         what: &'static str,
         /// The vocabulary size of the reference input.
         expected: usize,
@@ -121,7 +121,7 @@ pub enum Error {
          every batch must hold the same inputs"
     )]
     BatchSizeMismatch {
-        /// Which input had the wrong number of rows.
+        /// Name of the input with the wrong number of rows.
         what: &'static str,
         /// The number of rows of the reference batch.
         expected: usize,
@@ -135,7 +135,7 @@ pub enum Error {
          give every batch the same input weights"
     )]
     InputWeightMismatch {
-        /// Which batch had different weights.
+        /// Name of the batch with different weights.
         what: &'static str,
         /// Row whose weight differs.
         row: usize,
@@ -148,7 +148,7 @@ pub enum Error {
     /// A shape that does not match its companion data.
     #[error("{what} has length {found} but {expected} was expected")]
     LengthMismatch {
-        /// Which input had the wrong length.
+        /// Name of the input with the wrong length.
         what: &'static str,
         /// The required length.
         expected: usize,
@@ -197,7 +197,7 @@ pub enum Error {
     InvalidOperatorOutput {
         /// The operator's name.
         operator: String,
-        /// What was wrong with its output.
+        /// The error found in its output.
         source: Box<Error>,
     },
 
@@ -210,6 +210,29 @@ pub enum Error {
         value: f64,
         /// The constraint it broke, such as "finite and positive".
         requirement: &'static str,
+    },
+
+    /// A range of vocabulary sizes for random distributions that is empty or starts at 0.
+    #[error("vocabulary size range {min}..={max} is invalid: give 1 <= min <= max tokens")]
+    InvalidVocabularyRange {
+        /// The smallest vocabulary size requested.
+        min: usize,
+        /// The largest vocabulary size requested.
+        max: usize,
+    },
+
+    /// An anchor-weight grid whose entries are not strictly increasing.
+    #[error(
+        "anchor grid entry {index} is {value}, not above the previous entry {previous}: \
+         list the anchor weights in increasing order"
+    )]
+    UnsortedAnchorGrid {
+        /// Position of the offending entry.
+        index: usize,
+        /// The offending entry.
+        value: f64,
+        /// The entry before it.
+        previous: f64,
     },
 
     /// A noisy student that cannot move away from its meta-teacher by the requested error.

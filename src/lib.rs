@@ -14,10 +14,11 @@
 //! - [`student`]: exact, noisy, sparse and trained students;
 //! - [`recursion`]: the recursion with exact or imperfect students, anchor
 //!   schedules, stopping rules and trajectories;
+//! - [`axioms`]: the checker that tests any operator against the paper's claims;
 //! - `npy` (feature `npy`): teacher probabilities, features and labels from
 //!   NumPy `.npy` files.
 //!
-//! Conventions: natural logarithms (nats) unless a function says bits,
+//! Conventions: natural logarithms (nats) unless a function name ends in `_bits`,
 //! `0 ln 0 = 0`, `q_i = 0 < p_i` gives `+inf`. Every function that takes user
 //! data returns [`Result`]; the error names the offending value and index.
 //!
@@ -46,6 +47,10 @@
 //! - The noisy bound with `ε = KL(q_g ‖ S_{g+1})` fails; it holds with the max
 //!   log-ratio `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` in place of `ε`.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::float_cmp))]
+
+pub mod axioms;
 pub mod batch;
 pub mod distribution;
 pub mod divergence;
@@ -63,3 +68,8 @@ pub use divergence::Divergence;
 pub use error::{Error, Result};
 pub use operator::{ConvexMixture, MetaTeacherOperator, effective_anchor_weight};
 pub use real::{Real, SUM_TOLERANCE_FACTOR, default_sum_tolerance};
+
+/// Compiles and runs the README's code blocks as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -9,8 +9,8 @@ use num_traits::{Float, FloatConst};
 /// A floating-point type the crate can compute with: `f64` (the default) or `f32`.
 ///
 /// Every generic item in the crate takes `F: Real`. The trait bundles the
-/// `num-traits` and `approx` traits the crate needs; it is implemented for `f32`
-/// and `f64` and there is nothing to implement for callers.
+/// `num-traits` and `approx` traits the crate needs. It is implemented for `f32`
+/// and `f64`, so callers have nothing to implement.
 pub trait Real:
     Float
     + FloatConst

@@ -1,7 +1,5 @@
 //! The digits fixture and the `.npy` loader (feature `npy`), and an anchored run on real teachers.
 #![cfg(feature = "npy")]
-// Exact comparisons here check values that are copied or set, not computed.
-#![allow(clippy::float_cmp)]
 
 use std::path::PathBuf;
 

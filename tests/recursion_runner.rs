@@ -1,6 +1,4 @@
 //! The general recursion runner: stopping rules, schedules, the observer and the noisy bounds.
-// Exact comparisons here check values that are copied or set, not computed.
-#![allow(clippy::float_cmp)]
 
 use std::cell::RefCell;
 

@@ -1,6 +1,4 @@
 //! The noisy student: its error has the requested size, in the requested measure and direction.
-// Exact comparisons here check values that are copied or set, not computed.
-#![allow(clippy::float_cmp)]
 
 use metadistill::divergence::{kl, max_log_ratio};
 use metadistill::student::{ErrorMeasure, NoisyStudent, Student};

@@ -1,6 +1,4 @@
 //! The trained softmax student: the loss falls, the tolerance is reached, limits are reported.
-// Exact comparisons here check values that are copied or set, not computed.
-#![allow(clippy::float_cmp)]
 
 use metadistill::divergence::expected_kl;
 use metadistill::student::{Capacity, FitOutcome, SoftmaxStudent, Student};

@@ -1,6 +1,4 @@
 //! The sparse student: optimal in KL(q ‖ S) among k-sparse-plus-floor distributions.
-// Exact comparisons here check values that are copied or set, not computed.
-#![allow(clippy::float_cmp)]
 
 use metadistill::Distribution;
 use metadistill::divergence::kl;

@@ -59,7 +59,7 @@ use terms::{CompensatedSum, compensated_sum};
 /// ```
 /// use metadistill::{Distribution, Divergence};
 ///
-/// let p = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let p: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let q = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// let kl = Divergence::KullbackLeibler.compute(&p, &q)?;
 /// assert!((kl - 0.396058).abs() < 1e-6);
@@ -401,7 +401,7 @@ fn renyi_log_sum_exp<F: Real>(p: &[F], q: &[F], order: F) -> F {
 /// ```
 /// use metadistill::{Distribution, divergence::kl};
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// assert!((kl(&teacher, &student)? - 0.396058).abs() < 1e-6);
 /// assert_eq!(kl(&teacher, &teacher)?, 0.0);
@@ -544,7 +544,7 @@ pub fn chi_squared<F: Real>(p: &Distribution<F>, q: &Distribution<F>) -> Result<
 /// use metadistill::{DistributionBatch, divergence::expected_kl};
 /// use ndarray::array;
 ///
-/// let teacher = DistributionBatch::from_probs(&array![[0.6, 0.3, 0.1]])?;
+/// let teacher: DistributionBatch = DistributionBatch::from_probs(&array![[0.6, 0.3, 0.1]])?;
 /// let student = DistributionBatch::from_probs(&array![[0.2, 0.5, 0.3]])?;
 /// assert!((expected_kl(&teacher, &student)? - 0.396058).abs() < 1e-6);
 /// # Ok::<(), metadistill::Error>(())

@@ -42,6 +42,10 @@ impl<F: Real> CompensatedSum<F> {
     }
 
     pub(crate) fn value(&self) -> F {
+        // An infinite term leaves a NaN compensation behind, so the infinite sum is returned.
+        if !self.sum.is_finite() {
+            return self.sum;
+        }
         self.sum + self.compensation
     }
 }
@@ -262,6 +266,14 @@ mod tests {
     fn compensated_sum_recovers_small_terms() {
         let total = compensated_sum([1.0_f64, 1e-16, 1e-16, -1.0]);
         assert!((total - 2e-16).abs() < 1e-30);
+    }
+
+    #[test]
+    fn compensated_sum_keeps_infinity() {
+        assert_eq!(
+            compensated_sum([0.5_f64, f64::INFINITY, 0.25]),
+            f64::INFINITY
+        );
     }
 
     #[test]

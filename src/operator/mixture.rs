@@ -31,7 +31,7 @@ use crate::real::{Real, to_f64};
 /// ```
 /// use metadistill::{ConvexMixture, Distribution, MetaTeacherOperator};
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// let q = ConvexMixture::new(0.3)?.build(&[teacher], &[student])?;
 /// assert!((q.probs()[0] - 0.32).abs() < 1e-15);
@@ -69,7 +69,7 @@ impl<F: Real> ConvexMixture<F> {
         }
     }
 
-    /// Builds the unanchored operator `q_g = S_g` (`a = 0`), which never sees the teacher.
+    /// Builds the unanchored operator `q_g = S_g` (`a = 0`), which ignores the teacher.
     ///
     /// With exact students the recursion then stands still at `D(S_0)`; with
     /// imperfect ones it drifts.

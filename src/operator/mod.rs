@@ -59,7 +59,7 @@ use crate::real::{Real, default_sum_tolerance};
 ///     }
 /// }
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let history = [
 ///     Distribution::from_probs(&[0.2, 0.5, 0.3])?,
 ///     Distribution::from_probs(&[0.4, 0.4, 0.2])?,
@@ -70,14 +70,14 @@ use crate::real::{Real, default_sum_tolerance};
 /// ```
 pub trait MetaTeacherOperator<F: Real = f64> {
     /// Returns the declared anchor weight `a`: the least weight the operator
-    /// claims to give the base teacher `T0` (Axiom 3 of the paper).
+    /// claims to give the base teacher `T0` (Axiom 3, teacher anchoring).
     fn anchor_weight(&self) -> F;
 
     /// Writes the meta-teacher for one input into `out`.
     ///
     /// The provided methods call this with at least one teacher and at least
     /// one student, all valid distributions of the length of `out`, and check
-    /// afterwards that `out` is a valid distribution. `out` holds zeros on
+    /// afterwards that `out` is a valid distribution. `out` contains zeros on
     /// entry.
     ///
     /// # Errors
@@ -235,7 +235,7 @@ fn validate_output<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
 /// a*(q; T0) = min(1, min_{i: T0_i > 0} q_i / T0_i)
 /// ```
 ///
-/// Axiom 3 of the paper, as written ("min(q_i, T0_i) >= a min(r_i, T0_i) for
+/// Axiom 3 (teacher anchoring) of the meta-distillation paper, as written ("min(q_i, T0_i) >= a min(r_i, T0_i) for
 /// some reference r"), holds with `r = q` for every `a <= 1`, so it constrains
 /// nothing. An operator anchors pointwise with weight `a` when
 /// `a*(G(...); T0) >= a` on every input; the convex mixture meets this with
@@ -250,7 +250,7 @@ fn validate_output<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
 /// ```
 /// use metadistill::{ConvexMixture, Distribution, MetaTeacherOperator, effective_anchor_weight};
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// let q = ConvexMixture::new(0.3)?.build(&[teacher.clone()], &[student])?;
 /// // min_i q_i / T0_i is reached at the first token: (0.18 + 0.14) / 0.6.

@@ -1,0 +1,383 @@
+//! The recursion under exact students: contraction, fixed point, no anchoring, rate in `a`.
+
+use std::cell::Cell;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::{counterexample, grid_operators, needs_family, raise};
+use crate::axioms::Family;
+use crate::axioms::engine::{Fit, Outcome, Stop, f64_of, iterate, real, row_from_search, search};
+use crate::axioms::limit::find_limit;
+use crate::axioms::report::{Measurement, Property, PropertyRow};
+use crate::axioms::settings::Checker;
+use crate::axioms::strategies::{distribution, histories};
+use crate::divergence::kl;
+use crate::operator::MetaTeacherOperator;
+use crate::real::Real;
+
+/// Generations used to measure the contraction rate at each anchor weight.
+const RATE_GENERATIONS: usize = 4;
+
+/// Generations of the exact and noisy runs of the no-anchoring check.
+const DRIFT_GENERATIONS: usize = 50;
+
+/// Returns the divergence below which a ratio `D(S_{g+1}) / D(S_g)` is rounding noise.
+///
+/// The meta-teacher's probabilities sum to 1 only up to a few `ε`, and that
+/// defect enters `KL(T0 ‖ q)` directly, so `D` carries an absolute error of a
+/// few `ε`. Keeping its relative error below the tolerance needs
+/// `D >= 16 ε / tolerance` (about `2.4e-7` for `f64` with the default tolerance).
+fn noise_floor<F: Real>(tolerance: f64) -> f64 {
+    16.0 * f64_of(F::epsilon()) / tolerance
+}
+
+/// Contraction: `D(S_{g+1}) <= (1 - a) D(S_g)` at every generation of exact runs
+/// from random `S_0`, with the worst and the asymptotic observed ratio.
+pub(super) fn contraction<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
+    checker: &Checker<F>,
+    operator: &O,
+) -> PropertyRow<F> {
+    let anchor = f64_of(operator.anchor_weight());
+    let beta = 1.0 - anchor;
+    let floor = noise_floor::<F>(checker.tolerance);
+    let strategy = histories::<F>(&checker.space, checker.teachers, 1..=1);
+    let worst_ratio = Cell::new(0.0);
+    let asymptotic = Cell::new(0.0);
+
+    let found = search(
+        checker.search_settings(),
+        Property::Contraction,
+        &strategy,
+        |history| {
+            let start = &history.students[0];
+            let run = match iterate(
+                operator,
+                &history.teachers,
+                start,
+                checker.generations,
+                Fit::Exact,
+                Stop::Floor(real(floor)),
+            ) {
+                Ok(run) => run,
+                Err(error) => return Outcome::fail(f64::NEG_INFINITY, format!("{error}")),
+            };
+            let divergences: Vec<f64> = run.divergences.iter().map(|&d| f64_of(d)).collect();
+            let mut margin = f64::INFINITY;
+            let mut last_ratio = None;
+            for (generation, pair) in divergences.windows(2).enumerate() {
+                let (before, after) = (pair[0], pair[1]);
+                if before <= floor {
+                    break;
+                }
+                let ratio = after / before;
+                raise(&worst_ratio, ratio);
+                margin = margin.min(beta - ratio);
+                if after > floor {
+                    last_ratio = Some(ratio);
+                }
+                if ratio > beta + checker.tolerance {
+                    return Outcome::fail(
+                        beta - ratio,
+                        format!(
+                            "generation {generation}: D(S_g) = {before:.6e}, D(S_g+1) = {after:.6e}, \
+                         ratio {ratio:.6} > 1 - a = {beta}"
+                        ),
+                    );
+                }
+            }
+            if let Some(ratio) = last_ratio {
+                raise(&asymptotic, ratio);
+            }
+            Outcome::pass(margin)
+        },
+    );
+    let measurements = vec![
+        Measurement {
+            name: "worst ratio",
+            value: worst_ratio.get(),
+        },
+        Measurement {
+            name: "asymptotic ratio",
+            value: asymptotic.get(),
+        },
+        Measurement {
+            name: "bound 1 - a",
+            value: beta,
+        },
+    ];
+    row_from_search(Property::Contraction, found, measurements, counterexample)
+}
+
+/// Fixed point: `G(T0; T0) = T0`, and exact runs from random `S_0` converge to `T0`.
+///
+/// Both distances are `KL(T0 ‖ ·)` in nats and must stay within the tolerance.
+pub(super) fn fixed_point<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
+    checker: &Checker<F>,
+    operator: &O,
+) -> PropertyRow<F> {
+    let strategy = histories::<F>(&checker.space, checker.teachers, 1..=1);
+    let tolerance = checker.tolerance;
+    let self_offset = Cell::new(0.0);
+    let limit_offset = Cell::new(0.0);
+    let unconverged = Cell::new(0.0);
+
+    let found = search(
+        checker.search_settings(),
+        Property::FixedPoint,
+        &strategy,
+        |history| {
+            let teacher = &history.teachers[0];
+            let mapped = operator
+                .build(&history.teachers, std::slice::from_ref(teacher))
+                .and_then(|q| kl(teacher, &q));
+            let limit = find_limit(
+                operator,
+                &history.teachers,
+                &history.students[0],
+                real(tolerance),
+                checker.generations,
+            );
+            let (mapped, limit) = match (mapped, limit) {
+                (Ok(mapped), Ok(limit)) => (f64_of(mapped), limit),
+                (Err(error), _) | (_, Err(error)) => {
+                    return Outcome::fail(f64::NEG_INFINITY, format!("{error}"));
+                }
+            };
+            let offset = f64_of(limit.offset);
+            raise(&self_offset, mapped);
+            raise(&limit_offset, offset);
+            if !limit.converged {
+                unconverged.set(unconverged.get() + 1.0);
+            }
+            let margin = tolerance - mapped.max(offset);
+            Outcome::judge(margin, margin >= 0.0, || {
+                format!(
+                    "KL(T0 || G(T0; T0)) = {mapped:.6e}; after {} generations KL(T0 || S) = {offset:.6e} \
+                 ({}, last step {:.3e}); limit {}",
+                    limit.generations,
+                    if limit.converged {
+                        "converged"
+                    } else {
+                        "not converged"
+                    },
+                    f64_of(limit.last_step),
+                    crate::axioms::strategies::format_probs(&limit.student)
+                )
+            })
+        },
+    );
+    let measurements = vec![
+        Measurement {
+            name: "largest KL(T0 || G(T0))",
+            value: self_offset.get(),
+        },
+        Measurement {
+            name: "largest limit offset",
+            value: limit_offset.get(),
+        },
+        Measurement {
+            name: "unconverged runs",
+            value: unconverged.get(),
+        },
+    ];
+    row_from_search(Property::FixedPoint, found, measurements, counterexample)
+}
+
+/// No anchoring: with `a = 0` and exact students `D(S_g) = D(S_0)` for every `g`;
+/// noisy students `S_{g+1} = (1 - η) q_g + η r_g` move `D` (measured, not judged).
+///
+/// Applies to an operator that declares `a = 0`, or to `family(0)` when it exists.
+pub(super) fn no_anchoring<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
+    checker: &Checker<F>,
+    operator: &O,
+    family: Option<&Family<'_, F>>,
+) -> PropertyRow<F> {
+    let unanchored = if operator.anchor_weight().is_zero() {
+        None
+    } else {
+        match family.and_then(|make| make(F::zero()).ok()) {
+            Some(built) => Some(built),
+            None => {
+                return PropertyRow::not_applicable(
+                    Property::NoAnchoring,
+                    "declared a > 0 and no operator for a = 0",
+                );
+            }
+        }
+    };
+    let space = checker.space.clone();
+    let strategy =
+        histories::<F>(&checker.space, checker.teachers, 1..=1).prop_flat_map(move |history| {
+            let size = history.vocab_size();
+            (
+                Just(history),
+                vec(distribution::<F>(&space, size), 4),
+                0.01..=0.2_f64,
+            )
+        });
+    let generations = checker.generations.min(DRIFT_GENERATIONS);
+    let exact_drift = Cell::new(0.0);
+    let noisy_change = Cell::new(0.0);
+    let noisy_falls = Cell::new(0.0);
+
+    let found = search(
+        checker.search_settings(),
+        Property::NoAnchoring,
+        &strategy,
+        |(history, noise, eta)| {
+            let start = &history.students[0];
+            let runs = |fit| match &unanchored {
+                Some(built) => iterate(
+                    built.as_ref(),
+                    &history.teachers,
+                    start,
+                    generations,
+                    fit,
+                    Stop::Never,
+                ),
+                None => iterate(
+                    operator,
+                    &history.teachers,
+                    start,
+                    generations,
+                    fit,
+                    Stop::Never,
+                ),
+            };
+            let (exact, noisy) = match (runs(Fit::Exact), runs(Fit::Off(noise, real(*eta)))) {
+                (Ok(exact), Ok(noisy)) => (exact, noisy),
+                (Err(error), _) | (_, Err(error)) => {
+                    return Outcome::fail(f64::NEG_INFINITY, format!("{error}"));
+                }
+            };
+            let initial = f64_of(exact.divergences[0]);
+            let drift = exact
+                .divergences
+                .iter()
+                .map(|&d| (f64_of(d) - initial).abs())
+                .fold(0.0, f64::max);
+            raise(&exact_drift, drift);
+            let change = f64_of(noisy.divergences[noisy.divergences.len() - 1]) - initial;
+            raise(&noisy_change, change.abs());
+            if change < 0.0 {
+                noisy_falls.set(noisy_falls.get() + 1.0);
+            }
+            let allowed = checker.tolerance * initial.max(1.0);
+            Outcome::judge(allowed - drift, drift <= allowed, || {
+                format!(
+                    "exact students drift: max_g |D(S_g) - D(S_0)| = {drift:.6e} from D(S_0) = {initial:.6e}"
+                )
+            })
+        },
+    );
+    let measurements = vec![
+        Measurement {
+            name: "exact drift",
+            value: exact_drift.get(),
+        },
+        Measurement {
+            name: "noisy |D_G - D_0|",
+            value: noisy_change.get(),
+        },
+        Measurement {
+            name: "noisy runs where D fell",
+            value: noisy_falls.get(),
+        },
+    ];
+    row_from_search(
+        Property::NoAnchoring,
+        found,
+        measurements,
+        |(history, _, _), description| counterexample(history, description),
+    )
+}
+
+/// Checks that the rate `(D(S_n) / D(S_0))^(1/n)`, `n = 4`, does not increase along the anchor grid.
+pub(super) fn rate_dependence<F: Real>(
+    checker: &Checker<F>,
+    family: Option<&Family<'_, F>>,
+) -> PropertyRow<F> {
+    let Some(make) = family else {
+        return needs_family(Property::RateDependence);
+    };
+    let operators = grid_operators(checker, make);
+    if operators.len() < 2 {
+        return PropertyRow::not_applicable(
+            Property::RateDependence,
+            "the constructor accepts fewer than 2 anchor weights of the grid",
+        );
+    }
+    let strategy = histories::<F>(&checker.space, checker.teachers, 1..=1);
+    let rate_low = Cell::new(0.0);
+    let rate_high = Cell::new(0.0);
+
+    let found = search(
+        checker.search_settings(),
+        Property::RateDependence,
+        &strategy,
+        |history| {
+            let start = &history.students[0];
+            let mut rates = Vec::with_capacity(operators.len());
+            for (a, operator) in &operators {
+                let run = iterate(
+                    operator.as_ref(),
+                    &history.teachers,
+                    start,
+                    RATE_GENERATIONS,
+                    Fit::Exact,
+                    Stop::Never,
+                );
+                match run {
+                    Ok(run) => {
+                        let first = f64_of(run.divergences[0]);
+                        let last = f64_of(run.divergences[run.divergences.len() - 1]);
+                        let steps = (run.divergences.len() - 1) as f64;
+                        let rate = if first > 0.0 {
+                            (last / first).powf(1.0 / steps)
+                        } else {
+                            0.0
+                        };
+                        rates.push((f64_of(*a), rate));
+                    }
+                    Err(error) => {
+                        return Outcome::fail(
+                            f64::NEG_INFINITY,
+                            format!("a = {}: {error}", f64_of(*a)),
+                        );
+                    }
+                }
+            }
+            raise(&rate_low, rates[0].1);
+            raise(&rate_high, rates[rates.len() - 1].1);
+            let mut margin = f64::INFINITY;
+            for pair in rates.windows(2) {
+                let ((a0, r0), (a1, r1)) = (pair[0], pair[1]);
+                margin = margin.min(r0 - r1);
+                if r1 > r0 + checker.tolerance {
+                    return Outcome::fail(
+                        r0 - r1,
+                        format!("rate rises from {r0:.6} at a = {a0} to {r1:.6} at a = {a1}"),
+                    );
+                }
+            }
+            Outcome::pass(margin)
+        },
+    );
+    let measurements = vec![
+        Measurement {
+            name: "rate at smallest a",
+            value: rate_low.get(),
+        },
+        Measurement {
+            name: "rate at largest a",
+            value: rate_high.get(),
+        },
+    ];
+    row_from_search(
+        Property::RateDependence,
+        found,
+        measurements,
+        counterexample,
+    )
+}
