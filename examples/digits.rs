@@ -23,7 +23,7 @@ use metadistill::npy::{read_features, read_labels, read_logits};
 use metadistill::recursion::{
     AnchorSchedule, Recursion, RecursionTrajectory, accuracy, convex_mixture,
 };
-use metadistill::student::{Capacity, SoftmaxStudent, Student};
+use metadistill::student::{Capacity, FitOutcome, SoftmaxStudent, Student};
 use metadistill::{DistributionBatch, MetaTeacherOperator, Result};
 use ndarray::{Array2, ArrayView1, ArrayViewMut1, Axis};
 
@@ -42,7 +42,7 @@ const GENERATIONS: usize = 20;
 /// The generations shown in the tables.
 const SHOWN: [usize; 6] = [0, 1, 2, 5, 10, 20];
 
-/// Pixels the student sees: the 16 with the largest variance over the data set.
+/// Pixels the student uses: the 16 with the largest variance over the data set.
 const STUDENT_FEATURES: usize = 16;
 
 /// L-BFGS iterations per generation, each from a fresh start.
@@ -199,8 +199,8 @@ fn print_table(
 fn print_neighbourhoods(runs: &[(f64, RecursionTrajectory<f64>)]) {
     println!("\nobserved neighbourhood (max D over the last {TAIL} generations) against ε∞ / a");
     println!(
-        "{:>8}{:>14}{:>14}{:>14}{:>14}",
-        "a", "neighbourhood", "max ε∞", "ε∞ / a", "mean ε"
+        "{:>8}{:>14}{:>14}{:>14}{:>14}{:>16}",
+        "a", "neighbourhood", "max ε∞", "ε∞ / a", "mean ε", "fits at limit"
     );
     for (anchor, run) in runs {
         let neighbourhood = run.neighbourhood(TAIL).unwrap_or(f64::NAN);
@@ -212,7 +212,19 @@ fn print_neighbourhoods(runs: &[(f64, RecursionTrajectory<f64>)]) {
         };
         let errors: Vec<f64> = run.records().iter().filter_map(|r| r.fit_error).collect();
         let mean_error = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
-        println!("{anchor:>8}{neighbourhood:>14.4}{eps_max:>14.4}{bound:>14}{mean_error:>14.4}");
+        let reports: Vec<_> = run
+            .records()
+            .iter()
+            .filter_map(|r| r.fit_report.as_ref())
+            .collect();
+        let at_limit = reports
+            .iter()
+            .filter(|report| report.outcome == FitOutcome::IterationLimit)
+            .count();
+        let fits = format!("{at_limit} of {}", reports.len());
+        println!(
+            "{anchor:>8}{neighbourhood:>14.4}{eps_max:>14.4}{bound:>14}{mean_error:>14.4}{fits:>16}"
+        );
     }
 }
 

@@ -3,9 +3,10 @@
 //! from computed trajectories, as an SVG.
 //!
 //! The setting is the paper's appendix: T0 = (0.6, 0.3, 0.1), S_0 = (0.2, 0.5, 0.3),
-//! the convex mixture q_g = a T0 + (1 - a) S_g. The paper's figure shows a
-//! drifting a = 0 line and contracting a > 0 lines; here every line is a
-//! computed D(S_g) = KL(T0 ‖ S_g), drawn on a log axis next to its bound:
+//! the convex mixture q_g = a T0 + (1 - a) S_g. The paper's Fig. 1 is a
+//! schematic, with errors growing linearly for a = 0 and decaying geometrically
+//! for a > 0. Here every line is a computed D(S_g) = KL(T0 ‖ S_g), drawn on a
+//! log axis next to its bound:
 //!
 //! - a = 0 with an exact student stays at D(S_0): nothing drifts;
 //! - a = 0 with a noisy student (max log-ratio error ε∞ = 0.05 per step)

@@ -300,7 +300,7 @@ pub enum Error {
     NpyRead {
         /// The file.
         path: String,
-        /// What went wrong, from the reader or from the shape check.
+        /// The reader's error message, or the label check that failed.
         message: String,
     },
 }

@@ -161,7 +161,7 @@ pub fn read_features<F: Real>(path: impl AsRef<Path>) -> Result<Array2<F>> {
 /// # Errors
 ///
 /// [`Error::NpyRead`] if the file cannot be read as a 1-D array of `u8`,
-/// `u16`, `i32`, `i64` or `u64`, or holds a negative label.
+/// `u16`, `i32`, `i64` or `u64`, or contains a negative label.
 ///
 /// # Examples
 ///

@@ -68,19 +68,19 @@ fn check_sizes<F: Real>(student: &mut NoisyStudent<F>, size: f64, tolerance: f64
 }
 
 #[test]
-fn random_kl_error_has_requested_size_f64() {
+fn random_kl_error_has_requested_size() {
     let mut student = NoisyStudent::<f64>::random(0.02, ErrorMeasure::KullbackLeibler, 1).unwrap();
     check_sizes(&mut student, 0.02, 1e-9);
 }
 
 #[test]
-fn random_max_log_ratio_error_has_requested_size_f64() {
+fn random_max_log_ratio_has_requested_size() {
     let mut student = NoisyStudent::<f64>::random(0.05, ErrorMeasure::MaxLogRatio, 2).unwrap();
     check_sizes(&mut student, 0.05, 1e-9);
 }
 
 #[test]
-fn against_teacher_error_has_requested_size_f64() {
+fn against_teacher_error_has_requested_size() {
     for measure in [ErrorMeasure::KullbackLeibler, ErrorMeasure::MaxLogRatio] {
         let mut student = NoisyStudent::against_teacher(0.03, measure, teacher::<f64>()).unwrap();
         check_sizes(&mut student, 0.03, 1e-9);

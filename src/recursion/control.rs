@@ -4,7 +4,7 @@ use crate::batch::DistributionBatch;
 use crate::error::{Error, Result};
 use crate::real::{Real, to_f64};
 
-/// How the anchor weight `a` changes from one generation to the next.
+/// A schedule of the anchor weight `a` from one generation to the next.
 ///
 /// Step `g` (the step that builds `q_{g-1}` and trains `S_g`, `g >= 1`) uses
 /// the weight `a_g`:
@@ -152,7 +152,7 @@ fn check_weight<F: Real>(a: F) -> Result<()> {
     }
 }
 
-/// Why a recursion run stopped.
+/// The reason a recursion run stopped.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum StopReason<F: Real = f64> {

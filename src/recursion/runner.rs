@@ -133,7 +133,7 @@ type OperatorFactory<'a, F> = Box<dyn Fn(F) -> Result<Box<dyn MetaTeacherOperato
 /// A user metric of a student, such as its accuracy on labels.
 type Metric<'a, F> = Box<dyn FnMut(&DistributionBatch<F>) -> Result<F> + 'a>;
 
-/// A callback that sees the record of every generation.
+/// A callback that receives the record of every generation.
 type Observer<'a, F> = Box<dyn FnMut(&RecursionRecord<F>) + 'a>;
 
 /// The default generation limit when no other is set.
@@ -147,7 +147,7 @@ pub const DEFAULT_GENERATION_LIMIT: usize = 100;
 ///
 /// The operator is rebuilt from the factory at every step with the weight the
 /// [`AnchorSchedule`] gives (constant `a` by default, from
-/// [`Recursion::schedule`]). After each generation the observer sees the
+/// [`Recursion::schedule`]). After each generation the observer receives the
 /// record and the stopping rules are checked in this order: generation limit
 /// (100 unless set), diminishing improvement, metric plateau. The trajectory
 /// names the rule that stopped the run.
@@ -196,7 +196,7 @@ impl<'a, F: Real> Recursion<'a, F> {
     /// Sets up a run from base teachers, an initial student `S_0`, an operator factory and a student.
     ///
     /// The factory returns the operator for an anchor weight; pass
-    /// [`convex_mixture`] for the paper's mixture. The schedule starts as
+    /// [`convex_mixture`] for `q = a T0 + (1 - a) S_g`. The schedule starts as
     /// `Constant(0.5)`; set it with [`Recursion::schedule`].
     pub fn new<O, Factory>(
         teachers: &'a [DistributionBatch<F>],

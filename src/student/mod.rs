@@ -1,12 +1,13 @@
 //! Students: models that learn each generation's meta-teacher, exactly or not.
 //!
-//! The paper's guarantees assume exact realizability, `S_{g+1} = q_g`. Real
+//! The convergence proofs of Flouro and Chadwick assume exact realizability,
+//! `S_{g+1} = q_g`. Real
 //! students fall short of their meta-teacher, and the size and the direction of
 //! that shortfall decide whether the recursion converges, drifts or improves.
 //! A [`Student`] takes the meta-teacher of every input and returns the
 //! distributions it learned. The implementations here are:
 //!
-//! - [`ExactStudent`]: `S_{g+1} = q_g`, the paper's assumption;
+//! - [`ExactStudent`]: `S_{g+1} = q_g`, the realizability assumption (R);
 //! - [`NoisyStudent`]: `q_g` tilted by a seeded error of a set size, measured
 //!   as `KL(q ‖ S)` or as the max log-ratio `max_i ln(q_i / S_i)`;
 //! - [`SparseStudent`]: `k` tokens kept, the rest sharing one floor value;
@@ -96,7 +97,7 @@ pub trait Student<F: Real = f64> {
     }
 }
 
-/// The student of the paper's realizability assumption: `S_{g+1} = q_g`.
+/// The exactly realizable student, `S_{g+1} = q_g`, that the convergence proofs assume.
 ///
 /// # Examples
 ///

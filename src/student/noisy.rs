@@ -10,18 +10,19 @@ use crate::error::{Error, Result};
 use crate::real::{Real, to_f64};
 use crate::student::{Student, batch_like};
 
-/// How the error of a [`NoisyStudent`] is measured.
+/// The measure of a [`NoisyStudent`]'s error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ErrorMeasure {
-    /// `ε = KL(q ‖ S)`, the error the paper's noisy contraction claim uses.
+    /// `ε = KL(q ‖ S)`, the error in the noisy contraction claim (Remark IV.5) of
+    /// Flouro and Chadwick.
     KullbackLeibler,
     /// `ε∞ = max_{i: q_i > 0} ln(q_i / S_i)`, the Renyi divergence of order
     /// infinity, with which the noisy bound `D(S_{g+1}) <= (1 - a) D(S_g) + ε∞` holds.
     MaxLogRatio,
 }
 
-/// The direction in which a [`NoisyStudent`] moves away from its meta-teacher.
+/// The direction of a [`NoisyStudent`]'s error away from its meta-teacher.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ErrorDirection<F: Real = f64> {
     /// A fresh direction per input and per fit, uniform on `[-1, 1]` per token.

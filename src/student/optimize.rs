@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use crate::real::{Real, constant};
 
-/// Why an iterative fit stopped.
+/// The reason an iterative fit stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum FitOutcome {
@@ -21,7 +21,7 @@ pub enum FitOutcome {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FitReport<F: Real = f64> {
-    /// Why the fit stopped.
+    /// The reason the fit stopped.
     pub outcome: FitOutcome,
     /// Iterations taken (accepted steps).
     pub iterations: usize,
@@ -47,7 +47,7 @@ const MAX_HALVINGS: usize = 60;
 /// Minimizes a smooth function with L-BFGS and a backtracking Armijo line search.
 ///
 /// `objective(x, gradient)` returns the value at `x` and writes the gradient.
-/// `x` holds the starting point on entry and the minimizer on return.
+/// `x` contains the starting point on entry and the minimizer on return.
 pub(crate) fn minimize<F: Real>(
     mut objective: impl FnMut(&[F], &mut [F]) -> F,
     x: &mut [F],

@@ -34,8 +34,8 @@ pub enum Capacity {
 /// The minimizer is L-BFGS with a backtracking line search. It stops when the
 /// largest gradient entry is at most the tolerance ([`FitOutcome::Converged`]),
 /// after the iteration limit ([`FitOutcome::IterationLimit`]), or when no step
-/// lowers the loss ([`FitOutcome::Stalled`]); [`SoftmaxStudent::last_report`]
-/// says which. Each fit starts from the weights of the previous one unless
+/// lowers the loss ([`FitOutcome::Stalled`]). [`SoftmaxStudent::last_report`]
+/// reports which. Each fit starts from the weights of the previous one unless
 /// [`SoftmaxStudent::with_warm_start`] turns that off.
 ///
 /// With [`Capacity::Full`] or [`Capacity::Features`] the loss is convex in
@@ -240,8 +240,9 @@ impl<F: Real> SoftmaxStudent<F> {
     ///
     /// # Errors
     ///
-    /// Never fails for a student built by [`SoftmaxStudent::new`]; the
-    /// [`DistributionBatch::from_logits`] errors are passed on.
+    /// [`Error::InRow`] wrapping [`Error::InvalidLogit`] if the weights have
+    /// grown so large that a logit is not finite. The line search rejects
+    /// such steps, so a fit does not produce them.
     pub fn predict(&self) -> Result<DistributionBatch<F>> {
         let logits = self.logits(&self.params);
         DistributionBatch::from_logits(&logits, F::one())

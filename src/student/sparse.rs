@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::real::Real;
 use crate::student::{Student, batch_like};
 
-/// Which `k` tokens a [`SparseStudent`] keeps.
+/// The rule that picks the `k` tokens a [`SparseStudent`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeptTokens {
     /// The `k` tokens the meta-teacher makes most likely (ties broken by index).
