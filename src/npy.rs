@@ -9,7 +9,7 @@
 //!
 //! Accepted element types: `f64` and `f32` for probabilities, logits and
 //! features (also `u8`, `u16`, `i32`, `i64` for features), and `u8`, `u16`,
-//! `i32`, `i64`, `u64` for labels, all little-endian, in C or Fortran order.
+//! `i32`, `i64`, `u64` for labels.
 
 use std::path::Path;
 
