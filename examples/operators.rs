@@ -12,9 +12,9 @@
 use metadistill::divergence::kl;
 use metadistill::recursion::run_exact;
 use metadistill::{
-    ConvexCombination, ConvexMixture, Distribution, Divergence, GeneralizedMixture,
-    HistoryWeights, InformationProjection, Iterate, IterativeProjection, MirrorDescent,
-    OperatorProperties, PostMap, PostMapped, PowerMeanProjection, Result, TemperedMixture,
+    ConvexCombination, ConvexMixture, Distribution, Divergence, GeneralizedMixture, HistoryWeights,
+    InformationProjection, Iterate, IterativeProjection, MirrorDescent, OperatorProperties,
+    PostMap, PostMapped, PowerMeanProjection, Result, TemperedMixture,
 };
 
 /// The generations shown in the table.
@@ -37,7 +37,10 @@ fn main() -> Result<()> {
     for g in GENERATIONS {
         print!("{:>10}", format!("g={g}"));
     }
-    println!("{:>9}{:>8}   limit S_{LONG_RUN} (KL from T0)", "ratio", "bound");
+    println!(
+        "{:>9}{:>8}   limit S_{LONG_RUN} (KL from T0)",
+        "ratio", "bound"
+    );
 
     for (label, operator) in operators()? {
         let run = run_exact(operator.as_ref(), &teachers, &start, LONG_RUN)?;
@@ -57,12 +60,19 @@ fn main() -> Result<()> {
         }
         let last = GENERATIONS[GENERATIONS.len() - 1];
         let ratio = divergences[last] / divergences[last - 1];
-        let ratio = if ratio.is_finite() { format!("{ratio:.4}") } else { "-".into() };
+        let ratio = if ratio.is_finite() {
+            format!("{ratio:.4}")
+        } else {
+            "-".into()
+        };
         print!("{ratio:>9}");
         let bound = operator.contraction_factor();
         print!("{:>8}", bound.map_or("none".into(), |c| format!("{c:.4}")));
 
-        let limit = run.final_student().distribution(0).unwrap_or_else(|| start.clone());
+        let limit = run
+            .final_student()
+            .distribution(0)
+            .unwrap_or_else(|| start.clone());
         let probs: Vec<String> = limit.probs().iter().map(|p| format!("{p:.4}")).collect();
         println!("   ({}) ({:.4})", probs.join(", "), kl(&teacher, &limit)?);
     }
@@ -102,9 +112,18 @@ fn operators() -> Result<Vec<(&'static str, Box<dyn OperatorProperties<f64>>)>> 
                 length: 3,
             })?),
         ),
-        ("Projection, reverse KL (geometric)", Box::new(single(PowerMeanProjection::ReverseKl)?)),
-        ("Projection, squared Hellinger", Box::new(single(PowerMeanProjection::SquaredHellinger)?)),
-        ("Projection, Pearson chi-squared", Box::new(single(PowerMeanProjection::ChiSquared)?)),
+        (
+            "Projection, reverse KL (geometric)",
+            Box::new(single(PowerMeanProjection::ReverseKl)?),
+        ),
+        (
+            "Projection, squared Hellinger",
+            Box::new(single(PowerMeanProjection::SquaredHellinger)?),
+        ),
+        (
+            "Projection, Pearson chi-squared",
+            Box::new(single(PowerMeanProjection::ChiSquared)?),
+        ),
         (
             "Projection, Amari order -1",
             Box::new(single(PowerMeanProjection::Amari { order: -1.0 })?),
@@ -117,7 +136,10 @@ fn operators() -> Result<Vec<(&'static str, Box<dyn OperatorProperties<f64>>)>> 
                 MirrorDescent::default(),
             )?),
         ),
-        ("TemperedMixture, tau 2", Box::new(TemperedMixture::new(ANCHOR, 2.0)?)),
+        (
+            "TemperedMixture, tau 2",
+            Box::new(TemperedMixture::new(ANCHOR, 2.0)?),
+        ),
         (
             "0.5 mixture + 0.5 geometric",
             Box::new(ConvexCombination::new(
@@ -140,6 +162,9 @@ fn operators() -> Result<Vec<(&'static str, Box<dyn OperatorProperties<f64>>)>> 
                 PostMap::TopK { k: 2 },
             )?),
         ),
-        ("mixture, 2-fold iterate", Box::new(Iterate::new(ConvexMixture::new(ANCHOR)?, 2)?)),
+        (
+            "mixture, 2-fold iterate",
+            Box::new(Iterate::new(ConvexMixture::new(ANCHOR)?, 2)?),
+        ),
     ])
 }

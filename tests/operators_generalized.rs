@@ -35,10 +35,7 @@ fn weights_reject_bad_entries() {
         Weights::new(&[0.5, 0.6]),
         Err(Error::WeightsNotNormalized { .. })
     ));
-    assert!(matches!(
-        Weights::<f64>::new(&[]),
-        Err(Error::Empty { .. })
-    ));
+    assert!(matches!(Weights::<f64>::new(&[]), Err(Error::Empty { .. })));
     assert!(matches!(
         Weights::normalize(&[0.0, 0.0]),
         Err(Error::AllZeroWeights { count: 2, .. })
@@ -134,7 +131,10 @@ fn history_schemes_give_documented_weights() -> Result<()> {
     };
 
     assert_eq!(weights(HistoryWeights::Latest)?, vec![1.0]);
-    assert_eq!(weights(HistoryWeights::Window { length: 2 })?, vec![0.5, 0.5]);
+    assert_eq!(
+        weights(HistoryWeights::Window { length: 2 })?,
+        vec![0.5, 0.5]
+    );
     let decay = weights(HistoryWeights::ExponentialDecay {
         decay: 0.5,
         length: usize::MAX,
@@ -158,7 +158,10 @@ fn short_history_reweights_available_students() -> Result<()> {
         GeneralizedMixture::single_teacher(0.5, scheme)?.student_weights(&teachers, &views)
     };
 
-    assert_eq!(weights(HistoryWeights::Window { length: 5 })?, vec![0.5, 0.5]);
+    assert_eq!(
+        weights(HistoryWeights::Window { length: 5 })?,
+        vec![0.5, 0.5]
+    );
     let explicit = Weights::new(&[0.1, 0.3, 0.6])?;
     let truncated = weights(HistoryWeights::Explicit(explicit))?;
     assert!((truncated[0] - 0.25).abs() < 1e-15);
@@ -293,7 +296,10 @@ fn history_contraction_bound_holds_along_run() -> Result<()> {
             bound += weight * kl(&t, &students[g - lag])?;
         }
         let next = kl(&t, &students[g + 1])?;
-        assert!(next <= 0.7 * bound * (1.0 + 1e-12) + 1e-300, "generation {g}");
+        assert!(
+            next <= 0.7 * bound * (1.0 + 1e-12) + 1e-300,
+            "generation {g}"
+        );
     }
     Ok(())
 }

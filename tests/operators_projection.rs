@@ -6,8 +6,8 @@ use metadistill::divergence::{chi_squared, kl, squared_hellinger};
 use metadistill::recursion::run_exact;
 use metadistill::{
     ConvexMixture, Distribution, DistributionBatch, Divergence, Error, GeneralizedMixture,
-    HistoryWeights, InformationProjection, IterativeProjection, MetaTeacherOperator,
-    MirrorDescent, PowerMeanProjection, Result, Weights, amari_alpha, divergence_gradient_into,
+    HistoryWeights, InformationProjection, IterativeProjection, MetaTeacherOperator, MirrorDescent,
+    PowerMeanProjection, Result, Weights, amari_alpha, divergence_gradient_into,
     effective_anchor_weight, power_mean_into,
 };
 use ndarray::Array1;
@@ -77,7 +77,11 @@ fn closed_forms_match_formulas() -> Result<()> {
         ),
         (
             PowerMeanProjection::ReverseKl,
-            normalized((0..3).map(|i| p(0, i).powf(0.3) * p(1, i).powf(0.7)).collect()),
+            normalized(
+                (0..3)
+                    .map(|i| p(0, i).powf(0.3) * p(1, i).powf(0.7))
+                    .collect(),
+            ),
         ),
         (
             PowerMeanProjection::SquaredHellinger,
@@ -167,7 +171,10 @@ fn power_mean_rejects_bad_input() -> Result<()> {
     ));
     assert!(matches!(
         power_mean_into(1.0, &[p.view()], &[0.5, 0.5], out.view_mut()),
-        Err(Error::LengthMismatch { what: "weight vector", .. })
+        Err(Error::LengthMismatch {
+            what: "weight vector",
+            ..
+        })
     ));
     assert!(matches!(
         power_mean_into(1.0, &[p.view(), short.view()], &[0.5, 0.5], out.view_mut()),
@@ -206,9 +213,15 @@ fn amari_matches_named_divergences() -> Result<()> {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-14 * b.abs().max(1e-300);
     assert!(close(amari_alpha(&p, &q, 1.0)?, kl(&p, &q)?));
     assert!(close(amari_alpha(&p, &q, 0.0)?, kl(&q, &p)?));
-    assert!(close(amari_alpha(&p, &q, 0.5)?, 4.0 * squared_hellinger(&p, &q)?));
+    assert!(close(
+        amari_alpha(&p, &q, 0.5)?,
+        4.0 * squared_hellinger(&p, &q)?
+    ));
     assert!(close(amari_alpha(&p, &q, 2.0)?, chi_squared(&p, &q)? / 2.0));
-    assert!(close(amari_alpha(&p, &q, -1.0)?, chi_squared(&q, &p)? / 2.0));
+    assert!(close(
+        amari_alpha(&p, &q, -1.0)?,
+        chi_squared(&q, &p)? / 2.0
+    ));
     assert!(matches!(
         amari_alpha(&p, &q, f64::NAN),
         Err(Error::InvalidParameter { .. })
@@ -293,7 +306,8 @@ fn projection_runs_on_batches_and_f32() -> Result<()> {
 
     let t32 = Distribution::<f32>::from_probs(&[0.6, 0.3, 0.1])?;
     let s32 = Distribution::<f32>::from_probs(&[0.2, 0.5, 0.3])?;
-    let q32 = InformationProjection::<f32>::geometric(0.3)?.build(&[t32.clone()], &[s32.clone()])?;
+    let q32 =
+        InformationProjection::<f32>::geometric(0.3)?.build(&[t32.clone()], &[s32.clone()])?;
     assert!(kl(&t32, &q32)? <= 0.7 * kl(&t32, &s32)?);
     Ok(())
 }
@@ -308,8 +322,14 @@ fn solver_matches_every_closed_form() -> Result<()> {
     let w = Weights::new(&[0.2, 0.3, 0.5])?;
     let pairs = [
         (Divergence::KullbackLeibler, PowerMeanProjection::ForwardKl),
-        (Divergence::ReverseKullbackLeibler, PowerMeanProjection::ReverseKl),
-        (Divergence::SquaredHellinger, PowerMeanProjection::SquaredHellinger),
+        (
+            Divergence::ReverseKullbackLeibler,
+            PowerMeanProjection::ReverseKl,
+        ),
+        (
+            Divergence::SquaredHellinger,
+            PowerMeanProjection::SquaredHellinger,
+        ),
         (Divergence::ChiSquared, PowerMeanProjection::ChiSquared),
     ];
     for (divergence, closed) in pairs {
@@ -348,7 +368,8 @@ fn solver_rejects_bad_settings() -> Result<()> {
     ));
     let weighting = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest)?;
     for divergence in [Divergence::TotalVariation, Divergence::max_log_ratio()] {
-        let result = IterativeProjection::new(divergence, weighting.clone(), MirrorDescent::default());
+        let result =
+            IterativeProjection::new(divergence, weighting.clone(), MirrorDescent::default());
         assert!(matches!(result, Err(Error::NoGradient { .. })));
     }
     let negative = IterativeProjection::new(
@@ -365,14 +386,23 @@ fn gradient_rejects_length_mismatch() {
     let p = Array1::from(vec![0.5, 0.5]);
     let q = Array1::from(vec![1.0]);
     let mut out = Array1::zeros(2);
-    let result = divergence_gradient_into(&Divergence::KullbackLeibler, p.view(), q.view(), out.view_mut());
+    let result = divergence_gradient_into(
+        &Divergence::KullbackLeibler,
+        p.view(),
+        q.view(),
+        out.view_mut(),
+    );
     assert!(matches!(result, Err(Error::LengthMismatch { .. })));
 }
 
 #[test]
 fn solver_handles_single_token() -> Result<()> {
     let points = [probs(&[1.0])?, probs(&[1.0])?];
-    let (q, report) = MirrorDescent::default().solve(&Divergence::JensenShannon, &points, &Weights::uniform(2)?)?;
+    let (q, report) = MirrorDescent::default().solve(
+        &Divergence::JensenShannon,
+        &points,
+        &Weights::uniform(2)?,
+    )?;
     assert_eq!(q.probs()[0], 1.0);
     assert_eq!(report.iterations, 0);
     Ok(())
@@ -381,14 +411,22 @@ fn solver_handles_single_token() -> Result<()> {
 #[test]
 fn jensen_shannon_operator_in_f32_and_batches() -> Result<()> {
     let weighting = GeneralizedMixture::<f32>::single_teacher(0.3, HistoryWeights::Latest)?;
-    let operator = IterativeProjection::new(Divergence::JensenShannon, weighting, MirrorDescent::default())?;
+    let operator = IterativeProjection::new(
+        Divergence::JensenShannon,
+        weighting,
+        MirrorDescent::default(),
+    )?;
     let t = Distribution::<f32>::from_probs(&[0.6, 0.3, 0.1])?;
     let s = Distribution::<f32>::from_probs(&[0.2, 0.5, 0.3])?;
     let q = operator.build(&[t.clone()], &[s.clone()])?;
     assert!(kl(&t, &q)? < kl(&t, &s)?);
 
     let weighting = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest)?;
-    let operator = IterativeProjection::new(Divergence::JensenShannon, weighting, MirrorDescent::default())?;
+    let operator = IterativeProjection::new(
+        Divergence::JensenShannon,
+        weighting,
+        MirrorDescent::default(),
+    )?;
     let teacher = DistributionBatch::from_rows(&[probs(&[0.6, 0.4])?, probs(&[0.1, 0.9])?])?;
     let student = DistributionBatch::from_rows(&[probs(&[0.2, 0.8])?, probs(&[0.5, 0.5])?])?;
     let batch = operator.build_batch(&[teacher], &[student])?;

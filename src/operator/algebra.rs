@@ -269,7 +269,8 @@ where
         students: &[ArrayView1<F>],
         mut out: ArrayViewMut1<F>,
     ) -> Result<()> {
-        self.first.combine_into(teachers, students, out.view_mut())?;
+        self.first
+            .combine_into(teachers, students, out.view_mut())?;
         validate_output(&self.first, out.view())?;
 
         self.scratch.with(1, out.len(), |buffers| {
@@ -365,7 +366,9 @@ impl<F: Real> PostMap<F> {
                 requirement: "at least 1",
             }),
             PostMap::TopK { .. } => Ok(()),
-            PostMap::SmoothUniform { epsilon } if !(epsilon >= F::zero() && epsilon <= F::one()) => {
+            PostMap::SmoothUniform { epsilon }
+                if !(epsilon >= F::zero() && epsilon <= F::one()) =>
+            {
                 Err(Error::InvalidParameter {
                     name: "uniform smoothing weight",
                     value: to_f64(epsilon),
@@ -425,8 +428,9 @@ fn top_k_in_place<F: Real>(mut values: ArrayViewMut1<F>, k: usize, buffer: &mut 
     }
     buffer.assign(&values);
     let sorted = buffer.as_slice_mut().unwrap_or_default();
-    let (_, threshold, _) =
-        sorted.select_nth_unstable_by(k - 1, |a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+    let (_, threshold, _) = sorted.select_nth_unstable_by(k - 1, |a, b| {
+        b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal)
+    });
     let threshold = *threshold;
 
     let above = values.iter().filter(|&&v| v > threshold).count();
@@ -530,7 +534,8 @@ impl<O: MetaTeacherOperator<F>, F: Real> MetaTeacherOperator<F> for PostMapped<O
         students: &[ArrayView1<F>],
         mut out: ArrayViewMut1<F>,
     ) -> Result<()> {
-        self.inner.combine_into(teachers, students, out.view_mut())?;
+        self.inner
+            .combine_into(teachers, students, out.view_mut())?;
         validate_output(&self.inner, out.view())?;
         let needs_buffer = usize::from(matches!(self.map, PostMap::TopK { .. }));
         self.scratch.with(1, out.len() * needs_buffer, |buffers| {

@@ -451,7 +451,12 @@ impl<F: Real> GeneralizedMixture<F> {
         )?;
 
         out.clear();
-        out.extend(self.teacher_weights.as_slice().iter().map(|&w| self.anchor * w));
+        out.extend(
+            self.teacher_weights
+                .as_slice()
+                .iter()
+                .map(|&w| self.anchor * w),
+        );
         let rest = F::one() - self.anchor;
         out.resize(teachers.len() + students.len(), F::zero());
         for (lag, &weight) in history.iter().enumerate() {

@@ -84,7 +84,11 @@ impl<F: Real> PowerMeanProjection<F> {
     ///
     /// As [`power_mean_into`], and [`Error::VocabularyMismatch`] if the points
     /// differ in size.
-    pub fn project(&self, points: &[Distribution<F>], weights: &crate::Weights<F>) -> Result<Distribution<F>> {
+    pub fn project(
+        &self,
+        points: &[Distribution<F>],
+        weights: &crate::Weights<F>,
+    ) -> Result<Distribution<F>> {
         let first = points.first().ok_or(Error::Empty {
             what: "list of points to project",
         })?;
@@ -212,7 +216,11 @@ fn log_power_mean<F: Real>(order: F, points: &[ArrayView1<F>], weights: &[F], to
 }
 
 /// Checks the pooled points and weights against each other and the output length.
-pub(crate) fn check_pool<F: Real>(points: &[ArrayView1<F>], weights: &[F], len: usize) -> Result<()> {
+pub(crate) fn check_pool<F: Real>(
+    points: &[ArrayView1<F>],
+    weights: &[F],
+    len: usize,
+) -> Result<()> {
     if points.is_empty() {
         return Err(Error::Empty {
             what: "list of points to project",
@@ -363,7 +371,10 @@ impl<F: Real> InformationProjection<F> {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] if the Amari order is not finite.
-    pub fn new(projection: PowerMeanProjection<F>, weighting: GeneralizedMixture<F>) -> Result<Self> {
+    pub fn new(
+        projection: PowerMeanProjection<F>,
+        weighting: GeneralizedMixture<F>,
+    ) -> Result<Self> {
         let order = projection.order();
         if !order.is_finite() {
             return Err(Error::InvalidParameter {

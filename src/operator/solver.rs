@@ -100,7 +100,11 @@ fn add_gradient<F: Real>(
     let (inner, scale) = match *divergence {
         Divergence::JensenShannonDistance | Divergence::Hellinger => {
             let value = divergence.compute_slices(p, q)?;
-            let scale = if value > F::zero() { one / (two * value) } else { F::zero() };
+            let scale = if value > F::zero() {
+                one / (two * value)
+            } else {
+                F::zero()
+            };
             let inner = if matches!(divergence, Divergence::Hellinger) {
                 Divergence::SquaredHellinger
             } else {
@@ -121,13 +125,15 @@ fn add_gradient<F: Real>(
                 (qi / pi).ln() + one
             }
         }),
-        Divergence::JensenShannon => Box::new(move |pi: F, qi: F| half * (two * qi / (pi + qi)).ln()),
-        Divergence::SquaredHellinger => Box::new(move |pi: F, qi: F| half * (one - (pi / qi).sqrt())),
+        Divergence::JensenShannon => {
+            Box::new(move |pi: F, qi: F| half * (two * qi / (pi + qi)).ln())
+        }
+        Divergence::SquaredHellinger => {
+            Box::new(move |pi: F, qi: F| half * (one - (pi / qi).sqrt()))
+        }
         Divergence::ChiSquared => Box::new(move |pi: F, qi: F| one - (pi / qi) * (pi / qi)),
         Divergence::Renyi { order } => renyi_gradient(p, q, order)?,
-        Divergence::TotalVariation
-        | Divergence::JensenShannonDistance
-        | Divergence::Hellinger => {
+        Divergence::TotalVariation | Divergence::JensenShannonDistance | Divergence::Hellinger => {
             return Err(Error::NoGradient {
                 divergence: divergence.name(),
             });
@@ -153,9 +159,18 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<Box<dyn Fn(F, F
         return Ok(Box::new(|pi: F, qi: F| -pi / qi));
     }
     if order.is_zero() {
-        let mass = compensated_sum(p.iter().zip(q).filter(|(pi, _)| **pi > F::zero()).map(|(_, qi)| *qi));
+        let mass = compensated_sum(
+            p.iter()
+                .zip(q)
+                .filter(|(pi, _)| **pi > F::zero())
+                .map(|(_, qi)| *qi),
+        );
         return Ok(Box::new(move |pi: F, _qi: F| {
-            if pi > F::zero() { -F::one() / mass } else { F::zero() }
+            if pi > F::zero() {
+                -F::one() / mass
+            } else {
+                F::zero()
+            }
         }));
     }
     // Σ p^b q^(1-b) = exp((b - 1) D_b), taken from the accurate divergence.
@@ -327,7 +342,13 @@ impl<F: Real> MirrorDescent<F> {
             let mut accepted = false;
             for _ in 0..MAX_HALVINGS {
                 exponentiated_step(&q, &gradient, step, &mut candidate);
-                objective_gradient(divergence, &dense, weights, &candidate, &mut candidate_gradient)?;
+                objective_gradient(
+                    divergence,
+                    &dense,
+                    weights,
+                    &candidate,
+                    &mut candidate_gradient,
+                )?;
                 if directional_derivative(&candidate, &candidate_gradient, &gradient) <= F::zero() {
                     accepted = true;
                     break;
@@ -358,7 +379,11 @@ impl<F: Real> MirrorDescent<F> {
         Ok(SolverReport {
             iterations,
             gap,
-            objective: if infinite { F::infinity() } else { objective.value() },
+            objective: if infinite {
+                F::infinity()
+            } else {
+                objective.value()
+            },
         })
     }
 
@@ -449,9 +474,8 @@ fn directional_derivative<F: Real>(c: &[F], candidate_gradient: &[F], gradient: 
     };
     let mean_g = compensated_sum(support().map(|((&ci, _), &gi)| ci * gi));
     let mean_h = compensated_sum(support().map(|((&ci, &hi), _)| ci * hi));
-    let covariance = compensated_sum(
-        support().map(|((&ci, &hi), &gi)| ci * (hi - mean_h) * (gi - mean_g)),
-    );
+    let covariance =
+        compensated_sum(support().map(|((&ci, &hi), &gi)| ci * (hi - mean_h) * (gi - mean_g)));
     if covariance.is_nan() {
         return F::infinity();
     }
