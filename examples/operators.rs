@@ -86,8 +86,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// An operator with the label it is printed under.
+type LabeledOperator = (&'static str, Box<dyn OperatorProperties<f64>>);
+
 /// Builds every built-in operator with anchor weight `ANCHOR` and one teacher.
-fn operators() -> Result<Vec<(&'static str, Box<dyn OperatorProperties<f64>>)>> {
+fn operators() -> Result<Vec<LabeledOperator>> {
     let single = |projection| InformationProjection::single_teacher(projection, ANCHOR);
     let history = |scheme| GeneralizedMixture::single_teacher(ANCHOR, scheme);
     let js_weighting = GeneralizedMixture::single_teacher(ANCHOR, HistoryWeights::Latest)?;

@@ -2,6 +2,8 @@
 
 mod operators_support;
 
+use std::slice::from_ref;
+
 use metadistill::divergence::kl;
 use metadistill::recursion::run_exact;
 use metadistill::{
@@ -58,10 +60,10 @@ fn combination_rejects_bad_weight_and_output() -> Result<()> {
     }
     let t = probs(&[0.5, 0.5])?;
     let broken = ConvexCombination::new(ConvexMixture::new(0.2)?, Doubling, 0.5)?;
-    let result = broken.build(&[t.clone()], &[t.clone()]);
+    let result = broken.build(from_ref(&t), from_ref(&t));
     assert!(matches!(result, Err(Error::InvalidOperatorOutput { .. })));
     let broken_first = ConvexCombination::new(Doubling, ConvexMixture::new(0.2)?, 0.5)?;
-    let result = broken_first.build(&[t.clone()], &[t]);
+    let result = broken_first.build(from_ref(&t), from_ref(&t));
     assert!(matches!(result, Err(Error::InvalidOperatorOutput { .. })));
     Ok(())
 }
@@ -78,17 +80,17 @@ fn combination_reuses_buffer_across_sizes() -> Result<()> {
         (probs(&[0.9, 0.1])?, probs(&[0.5, 0.5])?),
         (probs(&[0.6, 0.3, 0.1])?, probs(&[0.2, 0.5, 0.3])?),
     ];
-    let first = blend.build(&[cases[0].0.clone()], &[cases[0].1.clone()])?;
+    let first = blend.build(from_ref(&cases[0].0), from_ref(&cases[0].1))?;
     for (t, s) in &cases {
-        let q = blend.build(&[t.clone()], &[s.clone()])?;
-        let mixture = ConvexMixture::new(0.5)?.build(&[t.clone()], &[s.clone()])?;
-        let pool = InformationProjection::geometric(0.5)?.build(&[t.clone()], &[s.clone()])?;
+        let q = blend.build(from_ref(t), from_ref(s))?;
+        let mixture = ConvexMixture::new(0.5)?.build(from_ref(t), from_ref(s))?;
+        let pool = InformationProjection::geometric(0.5)?.build(from_ref(t), from_ref(s))?;
         for i in 0..t.len() {
             let expected = 0.5 * mixture.probs()[i] + 0.5 * pool.probs()[i];
             assert!((q.probs()[i] - expected).abs() < 1e-15);
         }
     }
-    let last = blend.build(&[cases[2].0.clone()], &[cases[2].1.clone()])?;
+    let last = blend.build(from_ref(&cases[2].0), from_ref(&cases[2].1))?;
     assert_eq!(first, last);
     Ok(())
 }
@@ -140,7 +142,7 @@ fn post_maps_reject_bad_parameters() -> Result<()> {
     let broken = PostMapped::new(Doubling, PostMap::TopK { k: 1 })?;
     let t = probs(&[0.5, 0.5])?;
     assert!(matches!(
-        broken.build(&[t.clone()], &[t]),
+        broken.build(from_ref(&t), from_ref(&t)),
         Err(Error::InvalidOperatorOutput { .. })
     ));
     Ok(())
@@ -157,7 +159,7 @@ fn smoothing_moves_fixed_point_but_keeps_anchor() -> Result<()> {
     assert!(!smoothed.fixes_teacher());
     assert_eq!(smoothed.contraction_factor(), None);
 
-    let run = run_exact(&smoothed, &[t.clone()], &start, 300)?;
+    let run = run_exact(&smoothed, from_ref(&t), &start, 300)?;
     let last = run.final_student().distribution(0).expect("one input");
     let denominator = 1.0 - (1.0 - epsilon) * (1.0 - a);
     for i in 0..3 {
@@ -173,7 +175,7 @@ fn top_k_breaks_positivity() -> Result<()> {
     let t = probs(&[0.6, 0.3, 0.1])?;
     let s = probs(&[0.2, 0.5, 0.3])?;
     let truncated = PostMapped::new(ConvexMixture::new(0.3)?, PostMap::TopK { k: 2 })?;
-    let q = truncated.build(&[t.clone()], &[s])?;
+    let q = truncated.build(from_ref(&t), &[s])?;
     assert!(!q.is_strictly_positive());
     assert_eq!(kl(&t, &q)?, f64::INFINITY);
     assert_eq!(truncated.anchor_weight(), 0.0);
@@ -192,8 +194,8 @@ fn tempering_post_map_equals_tempered_mixture() -> Result<()> {
         PostMap::Temper { temperature: 2.0 },
     )?;
     let direct = TemperedMixture::new(0.3, 2.0)?;
-    let q = composed.build(&[t.clone()], &[s.clone()])?;
-    let r = direct.build(&[t.clone()], &[s.clone()])?;
+    let q = composed.build(from_ref(&t), from_ref(&s))?;
+    let r = direct.build(from_ref(&t), from_ref(&s))?;
     for (x, y) in q.probs().iter().zip(r.probs()) {
         assert!((x - y).abs() < 1e-15);
     }
@@ -217,7 +219,7 @@ fn iterate_of_mixture_has_closed_form() -> Result<()> {
     let a: f64 = 0.3;
     for steps in 1..=4 {
         let iterate = Iterate::new(ConvexMixture::new(a)?, steps)?;
-        let q = iterate.build(&[t.clone()], &[s.clone()])?;
+        let q = iterate.build(from_ref(&t), from_ref(&s))?;
         let shrink = (1.0 - a).powi(steps as i32);
         for i in 0..3 {
             let expected = t.probs()[i] + shrink * (s.probs()[i] - t.probs()[i]);
@@ -240,11 +242,11 @@ fn iterate_appends_to_history() -> Result<()> {
     let history = [probs(&[0.2, 0.5, 0.3])?, probs(&[0.3, 0.3, 0.4])?];
     let inner = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Window { length: 2 })?;
     let iterate = Iterate::new(inner.clone(), 3)?;
-    let q = iterate.build(&[t.clone()], &history)?;
+    let q = iterate.build(from_ref(&t), &history)?;
 
     let mut students = history.to_vec();
     for _ in 0..3 {
-        let next = inner.build(&[t.clone()], &students)?;
+        let next = inner.build(from_ref(&t), &students)?;
         students.push(next);
     }
     assert_eq!(&q, students.last().expect("three steps"));
@@ -270,7 +272,7 @@ fn combinators_work_on_batches_and_dyn() -> Result<()> {
         )?),
     ];
     for operator in &operators {
-        let batch = operator.build_batch(&[teacher.clone()], &[student.clone()])?;
+        let batch = operator.build_batch(from_ref(&teacher), from_ref(&student))?;
         for row in 0..2 {
             let single = operator.build(
                 &[teacher.distribution(row).expect("row")],
@@ -296,7 +298,7 @@ fn combinators_in_f32() -> Result<()> {
         Iterate::new(ConvexMixture::<f32>::new(0.3)?, 2)?,
         0.5f32,
     )?;
-    let q = blend.build(&[t.clone()], &[s.clone()])?;
+    let q = blend.build(from_ref(&t), from_ref(&s))?;
     let factor = blend.contraction_factor().expect("both contract");
     assert!((factor - (0.5 * 0.8 + 0.5 * 0.49)).abs() < 1e-6);
     assert!(kl(&t, &q)? <= factor * kl(&t, &s)?);
@@ -313,7 +315,7 @@ fn large_vocabulary_combinators() -> Result<()> {
         InformationProjection::geometric(0.3)?,
         0.5,
     )?;
-    let q = blend.build(&[t.clone()], &[s.clone()])?;
+    let q = blend.build(from_ref(&t), from_ref(&s))?;
     assert_distribution(&q);
     let factor = blend.contraction_factor().expect("both contract");
     assert!(kl(&t, &q)? <= factor * kl(&t, &s)?);
@@ -333,7 +335,7 @@ proptest! {
         let points = build(&weights).expect("positive weights");
         let (t, s) = (&points[0], &points[1]);
         let blend = ConvexCombination::new(ConvexMixture::new(a1).unwrap(), ConvexMixture::new(a2).unwrap(), lambda).unwrap();
-        let q = blend.build(&[t.clone()], &[s.clone()]).unwrap();
+        let q = blend.build(from_ref(t), from_ref(s)).unwrap();
         assert_distribution(&q);
         prop_assert!(q.is_strictly_positive());
         prop_assert!(effective_anchor_weight(&q, t).unwrap() >= blend.anchor_weight() * (1.0 - 1e-12));
@@ -341,7 +343,7 @@ proptest! {
         prop_assert!(kl(t, &q).unwrap() <= factor * kl(t, s).unwrap() * (1.0 + 1e-12) + 1e-15);
 
         let mixed = ConvexCombination::new(ConvexMixture::new(a1).unwrap(), InformationProjection::geometric(a2).unwrap(), lambda).unwrap();
-        let r = mixed.build(&[t.clone()], &[s.clone()]).unwrap();
+        let r = mixed.build(from_ref(t), from_ref(s)).unwrap();
         let factor = mixed.contraction_factor().unwrap();
         prop_assert!(kl(t, &r).unwrap() <= factor * kl(t, s).unwrap() * (1.0 + 1e-12) + 1e-15);
     }
@@ -351,13 +353,13 @@ proptest! {
         let points = build(&weights).expect("positive weights");
         let (t, s) = (&points[0], &points[1]);
         let iterate = Iterate::new(InformationProjection::geometric(anchor).unwrap(), steps).unwrap();
-        let q = iterate.build(&[t.clone()], &[s.clone()]).unwrap();
+        let q = iterate.build(from_ref(t), from_ref(s)).unwrap();
         assert_distribution(&q);
         let factor = iterate.contraction_factor().unwrap();
         prop_assert!(kl(t, &q).unwrap() <= factor * kl(t, s).unwrap() * (1.0 + 1e-12) + 1e-15);
 
         let mixture = Iterate::new(ConvexMixture::new(anchor).unwrap(), steps).unwrap();
-        let m = mixture.build(&[t.clone()], &[s.clone()]).unwrap();
+        let m = mixture.build(from_ref(t), from_ref(s)).unwrap();
         prop_assert!(min_ratio(&m, t) >= mixture.anchor_weight() * (1.0 - 1e-12));
     }
 
@@ -366,7 +368,7 @@ proptest! {
         let points = build(&weights).expect("positive weights");
         let (t, s) = (&points[0], &points[1]);
         let smoothed = PostMapped::new(ConvexMixture::new(anchor).unwrap(), PostMap::SmoothUniform { epsilon }).unwrap();
-        let q = smoothed.build(&[t.clone()], &[s.clone()]).unwrap();
+        let q = smoothed.build(from_ref(t), from_ref(s)).unwrap();
         assert_distribution(&q);
         prop_assert!(effective_anchor_weight(&q, t).unwrap() >= smoothed.anchor_weight() * (1.0 - 1e-12));
     }

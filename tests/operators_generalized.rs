@@ -2,6 +2,8 @@
 
 mod operators_support;
 
+use std::slice::from_ref;
+
 use metadistill::divergence::kl;
 use metadistill::recursion::run_exact;
 use metadistill::{
@@ -106,7 +108,7 @@ fn constructor_rejects_bad_parameters() -> Result<()> {
 fn combine_rejects_wrong_teacher_count() -> Result<()> {
     let operator = GeneralizedMixture::new(0.5, Weights::uniform(2)?, HistoryWeights::Latest)?;
     let t = probs(&[0.5, 0.5])?;
-    let result = operator.build(&[t.clone()], &[t.clone()]);
+    let result = operator.build(from_ref(&t), from_ref(&t));
     assert!(matches!(result, Err(Error::TeacherCount { found: 1, .. })));
     let empty: [Distribution; 0] = [];
     assert!(matches!(
@@ -282,7 +284,7 @@ fn history_contraction_bound_holds_along_run() -> Result<()> {
         length: 4,
     };
     let operator = GeneralizedMixture::single_teacher(0.3, scheme)?;
-    let run = run_exact(&operator, &[t.clone()], &start, 30)?;
+    let run = run_exact(&operator, from_ref(&t), &start, 30)?;
     let students: Vec<Distribution> = run
         .students()
         .iter()
@@ -331,7 +333,7 @@ fn large_vocabulary_contracts() -> Result<()> {
     let t = rng.distribution(100_000)?;
     let s = rng.distribution(100_000)?;
     let operator = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest)?;
-    let q = operator.build(&[t.clone()], &[s.clone()])?;
+    let q = operator.build(from_ref(&t), from_ref(&s))?;
     assert_distribution(&q);
     assert!(kl(&t, &q)? <= 0.7 * kl(&t, &s)?);
     assert!(effective_anchor_weight(&q, &t)? >= 0.3 - 1e-12);

@@ -2,6 +2,8 @@
 
 mod operators_support;
 
+use std::slice::from_ref;
+
 use metadistill::divergence::{chi_squared, kl, squared_hellinger};
 use metadistill::recursion::run_exact;
 use metadistill::{
@@ -238,7 +240,7 @@ fn forward_kl_projection_is_mixture() -> Result<()> {
     let t = probs(&[0.6, 0.3, 0.1])?;
     let s = probs(&[0.2, 0.5, 0.3])?;
     let projection = InformationProjection::single_teacher(PowerMeanProjection::ForwardKl, 0.3)?;
-    let q = projection.build(&[t.clone()], &[s.clone()])?;
+    let q = projection.build(from_ref(&t), from_ref(&s))?;
     let mixture = ConvexMixture::new(0.3)?.build(&[t], &[s])?;
     assert_eq!(q, mixture);
     Ok(())
@@ -249,7 +251,7 @@ fn geometric_pool_identity_and_anchoring_gap() -> Result<()> {
     let t = probs(&[0.5, 0.5])?;
     let s = probs(&[0.999, 0.001])?;
     let a = 0.3;
-    let q = InformationProjection::geometric(a)?.build(&[t.clone()], &[s.clone()])?;
+    let q = InformationProjection::geometric(a)?.build(from_ref(&t), from_ref(&s))?;
     let z: f64 = (0..2)
         .map(|i| t.probs()[i].powf(a) * s.probs()[i].powf(1.0 - a))
         .sum();
@@ -288,7 +290,7 @@ fn large_vocabulary_geometric_pool_contracts() -> Result<()> {
     let mut rng = Lcg::new(5);
     let t = rng.distribution(100_000)?;
     let s = rng.distribution(100_000)?;
-    let q = InformationProjection::geometric(0.3)?.build(&[t.clone()], &[s.clone()])?;
+    let q = InformationProjection::geometric(0.3)?.build(from_ref(&t), from_ref(&s))?;
     assert_distribution(&q);
     assert!(kl(&t, &q)? <= 0.7 * kl(&t, &s)?);
     Ok(())
@@ -307,7 +309,7 @@ fn projection_runs_on_batches_and_f32() -> Result<()> {
     let t32 = Distribution::<f32>::from_probs(&[0.6, 0.3, 0.1])?;
     let s32 = Distribution::<f32>::from_probs(&[0.2, 0.5, 0.3])?;
     let q32 =
-        InformationProjection::<f32>::geometric(0.3)?.build(&[t32.clone()], &[s32.clone()])?;
+        InformationProjection::<f32>::geometric(0.3)?.build(from_ref(&t32), from_ref(&s32))?;
     assert!(kl(&t32, &q32)? <= 0.7 * kl(&t32, &s32)?);
     Ok(())
 }
@@ -418,7 +420,7 @@ fn jensen_shannon_operator_in_f32_and_batches() -> Result<()> {
     )?;
     let t = Distribution::<f32>::from_probs(&[0.6, 0.3, 0.1])?;
     let s = Distribution::<f32>::from_probs(&[0.2, 0.5, 0.3])?;
-    let q = operator.build(&[t.clone()], &[s.clone()])?;
+    let q = operator.build(from_ref(&t), from_ref(&s))?;
     assert!(kl(&t, &q)? < kl(&t, &s)?);
 
     let weighting = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest)?;

@@ -2,6 +2,8 @@
 
 mod operators_support;
 
+use std::slice::from_ref;
+
 use metadistill::divergence::kl;
 use metadistill::recursion::run_exact;
 use metadistill::{
@@ -23,7 +25,7 @@ fn long_iteration(operator: &TemperedMixture) -> Result<Distribution> {
     let mut current = teacher.clone();
     let mut change = f64::INFINITY;
     for _ in 0..2000 {
-        let next = operator.build(&[teacher.clone()], &[current.clone()])?;
+        let next = operator.build(from_ref(&teacher), from_ref(&current))?;
         change = next
             .probs()
             .iter()
@@ -49,7 +51,7 @@ fn fixed_point_lies_away_from_teacher() -> Result<()> {
     for (found, wanted) in fixed.probs().iter().zip(reference.probs()) {
         assert!((found - wanted).abs() < 1e-14);
     }
-    let again = operator.build(&[teacher.clone()], &[fixed.clone()])?;
+    let again = operator.build(from_ref(&teacher), from_ref(&fixed))?;
     for (found, wanted) in again.probs().iter().zip(fixed.probs()) {
         assert!((found - wanted).abs() < 1e-14);
     }
@@ -63,7 +65,7 @@ fn recursion_stalls_at_offset() -> Result<()> {
     let teacher = appendix_teacher()?;
     let start = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
     let operator = TemperedMixture::new(0.3, 2.0)?;
-    let run = run_exact(&operator, &[teacher.clone()], &start, 60)?;
+    let run = run_exact(&operator, from_ref(&teacher), &start, 60)?;
     let fixed = operator.fixed_point(&teacher, 1e-15, 10_000)?;
     let last = run.divergences()[60];
     assert!((last - kl(&teacher, &fixed)?).abs() < 1e-12);
@@ -74,7 +76,7 @@ fn recursion_stalls_at_offset() -> Result<()> {
 fn unit_temperature_is_mixture() -> Result<()> {
     let teacher = appendix_teacher()?;
     let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
-    let tempered = TemperedMixture::new(0.3, 1.0)?.build(&[teacher.clone()], &[student.clone()])?;
+    let tempered = TemperedMixture::new(0.3, 1.0)?.build(from_ref(&teacher), from_ref(&student))?;
     let mixture = ConvexMixture::new(0.3)?.build(&[teacher], &[student])?;
     for (found, wanted) in tempered.probs().iter().zip(mixture.probs()) {
         assert!((found - wanted).abs() < 1e-15);
@@ -103,7 +105,7 @@ fn tempering_matches_power_formula() -> Result<()> {
 fn extreme_temperatures_stay_finite() -> Result<()> {
     let teacher = appendix_teacher()?;
     let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
-    let cold = TemperedMixture::new(0.3, 1e-3)?.build(&[teacher.clone()], &[student.clone()])?;
+    let cold = TemperedMixture::new(0.3, 1e-3)?.build(from_ref(&teacher), from_ref(&student))?;
     // The mixture is (0.32, 0.44, 0.24), so the cold limit puts all mass on token 1.
     assert!((cold.probs()[1] - 1.0).abs() < 1e-12);
     let hot = TemperedMixture::new(0.3, 1e6)?.build(&[teacher], &[student])?;

@@ -197,9 +197,9 @@ impl<F> Clone for Scratch<F> {
 /// ```
 /// use metadistill::{ConvexCombination, ConvexMixture, Distribution, MetaTeacherOperator};
 ///
-/// let blend = ConvexCombination::new(ConvexMixture::new(0.2)?, ConvexMixture::new(0.6)?, 0.5)?;
+/// let blend = ConvexCombination::new(ConvexMixture::new(0.2)?, ConvexMixture::new(0.6)?, 0.5f64)?;
 /// assert!((blend.anchor_weight() - 0.4).abs() < 1e-15);
-/// let teacher = Distribution::from_probs(&[1.0, 0.0])?;
+/// let teacher: Distribution = Distribution::from_probs(&[1.0, 0.0])?;
 /// let student = Distribution::from_probs(&[0.0, 1.0])?;
 /// let q = blend.build(&[teacher], &[student])?;
 /// assert!((q.probs()[0] - 0.4).abs() < 1e-15);
@@ -360,7 +360,7 @@ impl<F: Real> PostMap<F> {
     pub fn validate(&self) -> Result<()> {
         match *self {
             PostMap::Temper { temperature } => check_temperature(temperature),
-            PostMap::TopK { k } if k == 0 => Err(Error::InvalidParameter {
+            PostMap::TopK { k: 0 } => Err(Error::InvalidParameter {
                 name: "top-k size",
                 value: 0.0,
                 requirement: "at least 1",
@@ -393,7 +393,7 @@ impl<F: Real> PostMap<F> {
     /// use metadistill::PostMap;
     /// use ndarray::array;
     ///
-    /// let mut q = array![0.5, 0.3, 0.2];
+    /// let mut q = array![0.5f64, 0.3, 0.2];
     /// PostMap::TopK { k: 2 }.apply_into(q.view_mut())?;
     /// assert!((q[0] - 0.625).abs() < 1e-15);
     /// assert_eq!(q[2], 0.0);
@@ -593,7 +593,7 @@ impl<O: OperatorProperties<F>, F: Real> OperatorProperties<F> for PostMapped<O, 
 /// ```
 /// use metadistill::{ConvexMixture, Iterate, OperatorProperties};
 ///
-/// let twice = Iterate::new(ConvexMixture::new(0.3)?, 2)?;
+/// let twice = Iterate::new(ConvexMixture::new(0.3f64)?, 2)?;
 /// assert!((twice.contraction_factor().unwrap() - 0.49).abs() < 1e-15);
 /// # Ok::<(), metadistill::Error>(())
 /// ```

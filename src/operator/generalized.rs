@@ -324,7 +324,7 @@ fn quality_weights<F: Real>(values: &mut [F], sharpness: F) {
 /// use metadistill::{Distribution, GeneralizedMixture, HistoryWeights, Weights};
 /// use metadistill::recursion::run_exact;
 ///
-/// let teachers = [
+/// let teachers: [Distribution; 2] = [
 ///     Distribution::from_probs(&[0.6, 0.3, 0.1])?,
 ///     Distribution::from_probs(&[0.2, 0.2, 0.6])?,
 /// ];
@@ -380,7 +380,7 @@ impl<F: Real> GeneralizedMixture<F> {
     /// ```
     /// use metadistill::{Distribution, GeneralizedMixture, HistoryWeights, MetaTeacherOperator};
     ///
-    /// let teacher = Distribution::from_probs(&[1.0, 0.0])?;
+    /// let teacher: Distribution = Distribution::from_probs(&[1.0, 0.0])?;
     /// let history = [
     ///     Distribution::from_probs(&[0.0, 1.0])?,
     ///     Distribution::from_probs(&[0.5, 0.5])?,

@@ -39,7 +39,7 @@ use crate::real::{Real, constant, default_sum_tolerance, to_f64};
 /// ```
 /// use metadistill::{Distribution, PowerMeanProjection, Weights};
 ///
-/// let points = [
+/// let points: [Distribution; 2] = [
 ///     Distribution::from_probs(&[0.9, 0.1])?,
 ///     Distribution::from_probs(&[0.1, 0.9])?,
 /// ];
@@ -133,12 +133,12 @@ impl<F: Real> PowerMeanProjection<F> {
 /// use metadistill::power_mean_into;
 /// use ndarray::{Array1, array};
 ///
-/// let p = array![0.64, 0.36];
-/// let q = array![0.04, 0.96];
+/// let p = array![0.64f64, 0.36];
+/// let q = array![1.0, 0.0];
 /// let mut out = Array1::zeros(2);
 /// power_mean_into(0.5, &[p.view(), q.view()], &[0.5, 0.5], out.view_mut())?;
-/// // (0.5 · 0.8 + 0.5 · 0.2)² = 0.25 and (0.5 · 0.6 + 0.5 · 0.98)² = 0.49, normalized.
-/// assert!((out[0] - 0.25 / 0.74).abs() < 1e-15);
+/// // (0.5 · 0.8 + 0.5 · 1)² = 0.81 and (0.5 · 0.6 + 0)² = 0.09, normalized.
+/// assert!((out[0] - 0.9).abs() < 1e-14);
 /// # Ok::<(), metadistill::Error>(())
 /// ```
 pub fn power_mean_into<F: Real>(
@@ -284,7 +284,7 @@ pub(crate) fn check_pool<F: Real>(
 /// ```
 /// use metadistill::{Distribution, amari_alpha, divergence::chi_squared};
 ///
-/// let p = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let p: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let q = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
 /// let half_chi = chi_squared(&p, &q)? / 2.0;
 /// assert!((amari_alpha(&p, &q, 2.0)? - half_chi).abs() < 1e-14);

@@ -55,7 +55,7 @@ const MAX_HALVINGS: usize = 80;
 /// use metadistill::{Divergence, divergence_gradient_into};
 /// use ndarray::{Array1, array};
 ///
-/// let p = array![0.5, 0.5];
+/// let p = array![0.5f64, 0.5];
 /// let q = array![0.25, 0.75];
 /// let mut gradient = Array1::zeros(2);
 /// divergence_gradient_into(&Divergence::KullbackLeibler, p.view(), q.view(), gradient.view_mut())?;
@@ -209,7 +209,7 @@ pub struct SolverReport<F: Real = f64> {
 /// ```
 /// use metadistill::{Distribution, Divergence, MirrorDescent, PowerMeanProjection, Weights};
 ///
-/// let points = [
+/// let points: [Distribution; 2] = [
 ///     Distribution::from_probs(&[0.6, 0.3, 0.1])?,
 ///     Distribution::from_probs(&[0.2, 0.5, 0.3])?,
 /// ];

@@ -33,7 +33,7 @@ use crate::real::{Real, to_f64};
 /// ```
 /// use metadistill::{Distribution, TemperedMixture, divergence::kl};
 ///
-/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
 /// let operator = TemperedMixture::new(0.3, 2.0)?;
 /// let fixed = operator.fixed_point(&teacher, 1e-14, 10_000)?;
 /// assert!((kl(&teacher, &fixed)? - 0.122).abs() < 5e-3);
