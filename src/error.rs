@@ -218,7 +218,7 @@ pub enum Error {
          normalize them first, or build them with Weights::normalize"
     )]
     WeightsNotNormalized {
-        /// Which weights, such as "teacher weight".
+        /// The kind of weights, such as "teacher weight".
         what: &'static str,
         /// The sum of the weights, computed with compensated summation.
         sum: f64,
@@ -258,7 +258,7 @@ pub enum Error {
          every input: give the inputs a common support or use an order above 0"
     )]
     DisjointSupports {
-        /// What was computed, such as "power mean of order 0".
+        /// The quantity computed, such as "power mean of order 0".
         what: String,
     },
 }

@@ -237,6 +237,15 @@ fn iterate_of_mixture_has_closed_form() -> Result<()> {
 }
 
 #[test]
+fn iterate_rejects_invalid_intermediate() -> Result<()> {
+    let t = probs(&[0.5, 0.5])?;
+    let iterate = Iterate::new(Doubling, 2)?;
+    let result = iterate.build(from_ref(&t), from_ref(&t));
+    assert!(matches!(result, Err(Error::InvalidOperatorOutput { .. })));
+    Ok(())
+}
+
+#[test]
 fn iterate_appends_to_history() -> Result<()> {
     let t = probs(&[0.6, 0.3, 0.1])?;
     let history = [probs(&[0.2, 0.5, 0.3])?, probs(&[0.3, 0.3, 0.4])?];

@@ -167,6 +167,7 @@ fn power_mean_rejects_bad_input() -> Result<()> {
     let p = Array1::from(vec![0.5, 0.5]);
     let short = Array1::from(vec![1.0]);
     let mut out = Array1::zeros(2);
+
     assert!(matches!(
         power_mean_into(1.0, &[], &[], out.view_mut()),
         Err(Error::Empty { .. })
@@ -194,6 +195,7 @@ fn power_mean_rejects_bad_input() -> Result<()> {
         power_mean_into(f64::NAN, &[p.view()], &[1.0], out.view_mut()),
         Err(Error::InvalidParameter { .. })
     ));
+
     let infinite_order = PowerMeanProjection::Amari {
         order: f64::INFINITY,
     };
@@ -201,6 +203,7 @@ fn power_mean_rejects_bad_input() -> Result<()> {
         InformationProjection::single_teacher(infinite_order, 0.5),
         Err(Error::InvalidParameter { .. })
     ));
+
     let other = probs(&[1.0])?;
     let mismatched = PowerMeanProjection::ForwardKl
         .project(&[probs(&[0.5, 0.5])?, other], &Weights::uniform(2)?);
@@ -518,4 +521,25 @@ proptest! {
         let before = kl(&points[0], &points[1]).unwrap();
         prop_assert!(kl(&points[0], &q).unwrap() <= (1.0 - anchor) * before * (1.0 + 1e-12) + 1e-15);
     }
+}
+
+#[test]
+fn solver_handles_zero_entries() -> Result<()> {
+    let symmetric = [probs(&[1.0, 0.0, 0.0])?, probs(&[0.0, 1.0, 0.0])?];
+    let half = Weights::new(&[0.5, 0.5])?;
+    let (q, _) = MirrorDescent::default().solve(&Divergence::JensenShannon, &symmetric, &half)?;
+    assert!((q.probs()[0] - 0.5).abs() < 1e-9);
+    assert_eq!(q.probs()[2], 0.0);
+
+    // Reverse KL puts zero mass wherever any point is zero, like the geometric mean.
+    let overlapping = [probs(&[0.5, 0.5, 0.0])?, probs(&[0.2, 0.3, 0.5])?];
+    let w = Weights::new(&[0.4, 0.6])?;
+    let (q, _) =
+        MirrorDescent::default().solve(&Divergence::ReverseKullbackLeibler, &overlapping, &w)?;
+    let exact = PowerMeanProjection::ReverseKl.project(&overlapping, &w)?;
+    for (found, wanted) in q.probs().iter().zip(exact.probs()) {
+        assert!((found - wanted).abs() < 1e-8);
+    }
+    assert_eq!(q.probs()[2], 0.0);
+    Ok(())
 }

@@ -224,6 +224,16 @@ where
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] if `weight` is not in `[0, 1]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{ConvexCombination, ConvexMixture, Error};
+    ///
+    /// let bad = ConvexCombination::new(ConvexMixture::new(0.3)?, ConvexMixture::new(0.5)?, 1.5f64);
+    /// assert!(matches!(bad, Err(Error::InvalidParameter { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(first: A, second: B, weight: F) -> Result<Self> {
         if !(weight >= F::zero() && weight <= F::one()) {
             return Err(Error::InvalidParameter {
@@ -357,6 +367,17 @@ impl<F: Real> PostMap<F> {
     ///
     /// - [`Error::InvalidTemperature`] for a temperature that is not finite and positive.
     /// - [`Error::InvalidParameter`] for `k = 0` or `ε` outside `[0, 1]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, PostMap};
+    ///
+    /// assert!(PostMap::<f64>::TopK { k: 3 }.validate().is_ok());
+    /// let empty = PostMap::<f64>::TopK { k: 0 }.validate();
+    /// assert!(matches!(empty, Err(Error::InvalidParameter { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn validate(&self) -> Result<()> {
         match *self {
             PostMap::Temper { temperature } => check_temperature(temperature),
@@ -489,6 +510,16 @@ impl<O: MetaTeacherOperator<F>, F: Real> PostMapped<O, F> {
     /// # Errors
     ///
     /// As [`PostMap::validate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{ConvexMixture, Error, PostMap, PostMapped};
+    ///
+    /// let cold = PostMapped::new(ConvexMixture::new(0.3f64)?, PostMap::Temper { temperature: 0.0 });
+    /// assert!(matches!(cold, Err(Error::InvalidTemperature { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(inner: O, map: PostMap<F>) -> Result<Self> {
         map.validate()?;
         Ok(PostMapped {
@@ -610,6 +641,16 @@ impl<O: MetaTeacherOperator<F>, F: Real> Iterate<O, F> {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] if `steps` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{ConvexMixture, Error, Iterate};
+    ///
+    /// let none = Iterate::new(ConvexMixture::new(0.3f64)?, 0);
+    /// assert!(matches!(none, Err(Error::InvalidParameter { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(inner: O, steps: usize) -> Result<Self> {
         if steps == 0 {
             return Err(Error::InvalidParameter {

@@ -40,6 +40,18 @@ impl<F: Real> Weights<F> {
     /// - [`Error::Empty`] if there are no values.
     /// - [`Error::InvalidWeight`] for a negative, NaN or infinite value, with its index.
     /// - [`Error::WeightsNotNormalized`] if the sum is off 1 by more than the tolerance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, Weights};
+    ///
+    /// let w = Weights::new(&[0.7, 0.3])?;
+    /// assert_eq!(w.as_slice(), &[0.7, 0.3]);
+    /// let bad = Weights::new(&[0.7, -0.3]);
+    /// assert!(matches!(bad, Err(Error::InvalidWeight { index: 1, .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(values: &[F]) -> Result<Self> {
         check_weights(values, "weight")?;
         let sum = compensated_sum(values.iter().copied());
@@ -118,9 +130,9 @@ fn check_weights<F: Real>(values: &[F], what: &'static str) -> Result<()> {
 /// How the student history `S_0..S_g` is weighted into `Σ_j v_j S_{g-j}`.
 ///
 /// Lags count back from the latest student: `j = 0` is `S_g`, `j = 1` is
-/// `S_{g-1}`. When the history is shorter than a scheme asks for, the weights
+/// `S_{g-1}`. When the history is shorter than a scheme requests, the weights
 /// of the students that exist are divided by their sum (the available students
-/// re-weighted); see each variant for the details.
+/// re-weighted). Each variant gives the details.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum HistoryWeights<F: Real = f64> {
@@ -141,9 +153,9 @@ pub enum HistoryWeights<F: Real = f64> {
     /// Explicit weights by lag, `v_j = weights[j]`.
     ///
     /// With fewer than `weights.len()` students, the weights of the existing
-    /// lags are divided by their sum; if all of those are 0, the oldest
-    /// existing student gets weight 1, as if the history before `S_0` had
-    /// been `S_0` repeated.
+    /// lags are divided by their sum. If all of those are 0, the oldest
+    /// existing student gets weight 1, as if `S_0` had been repeated before
+    /// the history began.
     Explicit(Weights<F>),
     /// Quality weights `v_j ∝ exp(-λ Σ_k w_k KL(T_k ‖ S_{g-j}))` over the latest `length` students.
     ///
@@ -354,6 +366,20 @@ impl<F: Real> GeneralizedMixture<F> {
     /// - [`Error::InvalidAnchorWeight`] if `anchor` is not in `(0, 1]`.
     /// - [`Error::InvalidParameter`] for a window length of 0, a decay factor
     ///   outside `(0, 1]` or a negative or non-finite quality sharpness.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, GeneralizedMixture, HistoryWeights, Weights};
+    ///
+    /// let window = HistoryWeights::Window { length: 3 };
+    /// let operator = GeneralizedMixture::new(0.3, Weights::new(&[0.5, 0.5])?, window)?;
+    /// assert_eq!(operator.anchor(), 0.3);
+    /// let empty_window = HistoryWeights::Window { length: 0 };
+    /// let bad = GeneralizedMixture::new(0.3, Weights::uniform(1)?, empty_window);
+    /// assert!(matches!(bad, Err(Error::InvalidParameter { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(anchor: F, teacher_weights: Weights<F>, history: HistoryWeights<F>) -> Result<Self> {
         if !(anchor > F::zero() && anchor <= F::one()) {
             return Err(Error::InvalidAnchorWeight {
@@ -417,6 +443,22 @@ impl<F: Real> GeneralizedMixture<F> {
     /// - [`Error::Empty`] if `students` is empty.
     /// - [`Error::TeacherCount`] if the number of teachers differs from the
     ///   number of teacher weights.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{GeneralizedMixture, HistoryWeights};
+    /// use ndarray::array;
+    ///
+    /// let teacher = array![0.5f64, 0.5];
+    /// let history = [array![0.2, 0.8], array![0.4, 0.6]];
+    /// let views: Vec<_> = history.iter().map(|s| s.view()).collect();
+    /// let window = HistoryWeights::Window { length: 5 };
+    /// let operator = GeneralizedMixture::single_teacher(0.3, window)?;
+    /// // Only two students exist, so each of them gets half.
+    /// assert_eq!(operator.student_weights(&[teacher.view()], &views)?, vec![0.5, 0.5]);
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn student_weights(
         &self,
         teachers: &[ArrayView1<F>],

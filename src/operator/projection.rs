@@ -371,6 +371,18 @@ impl<F: Real> InformationProjection<F> {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] if the Amari order is not finite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{GeneralizedMixture, HistoryWeights, InformationProjection};
+    /// use metadistill::{OperatorProperties, PowerMeanProjection, Weights};
+    ///
+    /// let weighting = GeneralizedMixture::new(0.5, Weights::new(&[0.5, 0.5])?, HistoryWeights::Latest)?;
+    /// let pool = InformationProjection::new(PowerMeanProjection::SquaredHellinger, weighting)?;
+    /// assert!(!pool.anchors_pointwise());
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn new(
         projection: PowerMeanProjection<F>,
         weighting: GeneralizedMixture<F>,
@@ -394,6 +406,17 @@ impl<F: Real> InformationProjection<F> {
     /// # Errors
     ///
     /// [`Error::InvalidAnchorWeight`] if `anchor` is not in `(0, 1]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, InformationProjection, OperatorProperties};
+    ///
+    /// assert_eq!(InformationProjection::geometric(0.3)?.contraction_factor(), Some(0.7));
+    /// let bad = InformationProjection::<f64>::geometric(1.5);
+    /// assert!(matches!(bad, Err(Error::InvalidAnchorWeight { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn geometric(anchor: F) -> Result<Self> {
         Self::single_teacher(PowerMeanProjection::ReverseKl, anchor)
     }
@@ -404,6 +427,19 @@ impl<F: Real> InformationProjection<F> {
     ///
     /// - [`Error::InvalidAnchorWeight`] if `anchor` is not in `(0, 1]`.
     /// - [`Error::InvalidParameter`] if the Amari order is not finite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Distribution, InformationProjection, MetaTeacherOperator, PowerMeanProjection};
+    ///
+    /// let teacher: Distribution = Distribution::from_probs(&[1.0, 0.0])?;
+    /// let student = Distribution::from_probs(&[0.0, 1.0])?;
+    /// let chi = InformationProjection::single_teacher(PowerMeanProjection::ChiSquared, 0.5)?;
+    /// // √(0.5 · 1²) on each token, normalized.
+    /// assert!((chi.build(&[teacher], &[student])?.probs()[0] - 0.5).abs() < 1e-15);
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
     pub fn single_teacher(projection: PowerMeanProjection<F>, anchor: F) -> Result<Self> {
         let weighting = GeneralizedMixture::single_teacher(anchor, HistoryWeights::Latest)?;
         Self::new(projection, weighting)

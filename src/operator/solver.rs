@@ -13,6 +13,8 @@
 //! lives, so it is the stopping rule: the solver stops once `gap <= tolerance`
 //! and returns [`Error::NotConverged`] if the iteration limit comes first.
 
+use std::borrow::Cow;
+
 use ndarray::{Array1, ArrayView1, ArrayViewMut1};
 
 use crate::distribution::{Distribution, check_same_vocabulary};
@@ -178,7 +180,7 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<Box<dyn Fn(F, F
     Ok(Box::new(move |pi: F, qi: F| -(pi / qi).powf(order) / sum))
 }
 
-/// What an iterative projection did: its iterations, final gap and objective.
+/// Statistics of a finished solver run: iterations, final gap and objective.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SolverReport<F: Real = f64> {
     /// The number of exponentiated-gradient steps taken.
@@ -243,6 +245,17 @@ impl<F: Real> MirrorDescent<F> {
     ///
     /// [`Error::InvalidParameter`] if `tolerance` is not finite and positive or
     /// `max_iterations` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, MirrorDescent};
+    ///
+    /// let solver = MirrorDescent::new(1e-10, 500)?;
+    /// assert_eq!(solver.max_iterations(), 500);
+    /// assert!(matches!(MirrorDescent::new(-1.0, 10), Err(Error::InvalidParameter { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(tolerance: F, max_iterations: usize) -> Result<Self> {
         if !(tolerance.is_finite() && tolerance > F::zero()) {
             return Err(Error::InvalidParameter {
@@ -300,8 +313,9 @@ impl<F: Real> MirrorDescent<F> {
 
     /// Writes `argmin_q Σ_k w_k D(p_k, q)` into `out` and reports how it got there.
     ///
-    /// Cost: `O(K V)` per iteration plus one gradient per step halving; three
-    /// work vectors of length `V` are allocated per call.
+    /// Cost: `O(K V)` per iteration plus one gradient per step halving; four
+    /// work vectors of length `V` are allocated per call, and strided points
+    /// are copied.
     ///
     /// # Errors
     ///
@@ -310,6 +324,30 @@ impl<F: Real> MirrorDescent<F> {
     /// - [`Error::NoGradient`] for a divergence that is not differentiable.
     /// - [`Error::NotConverged`] if the gap is still above the tolerance after
     ///   the iteration limit, or no step size decreases the objective.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Divergence, Error, MirrorDescent};
+    /// use ndarray::{Array1, array};
+    ///
+    /// let p = array![0.9f64, 0.1];
+    /// let q = array![0.1, 0.9];
+    /// let mut out = Array1::zeros(2);
+    /// let solver = MirrorDescent::default();
+    /// let report = solver.solve_into(&Divergence::JensenShannon, &[p.view(), q.view()], &[0.5, 0.5], out.view_mut())?;
+    /// assert!((out[0] - 0.5).abs() < 1e-9);
+    /// assert!(report.gap <= solver.tolerance());
+    ///
+    /// let hurried = MirrorDescent::new(1e-15, 1)?;
+    /// let p = array![0.98, 0.01, 0.01];
+    /// let q = array![0.01, 0.01, 0.98];
+    /// let mut out = Array1::zeros(3);
+    /// let points = [p.view(), q.view()];
+    /// let early = hurried.solve_into(&Divergence::JensenShannon, &points, &[0.3, 0.7], out.view_mut());
+    /// assert!(matches!(early, Err(Error::NotConverged { iterations: 1, .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn solve_into(
         &self,
         divergence: &Divergence<F>,
@@ -318,12 +356,21 @@ impl<F: Real> MirrorDescent<F> {
         mut out: ArrayViewMut1<F>,
     ) -> Result<SolverReport<F>> {
         check_pool(points, weights, out.len())?;
-        let dense: Vec<Vec<F>> = points.iter().map(|p| p.to_vec()).collect();
+        let dense: Vec<Cow<[F]>> = points
+            .iter()
+            .map(|p| match p.as_slice() {
+                Some(slice) => Cow::Borrowed(slice),
+                None => Cow::Owned(p.to_vec()),
+            })
+            .collect();
         let len = out.len();
+
+        // NOTE: the iterate, the gradient and the candidate pair are allocated
+        // per call (four vectors of length V), unlike the closed-form operators.
 
         let mut q = vec![F::zero(); len];
         for (point, &weight) in dense.iter().zip(weights) {
-            for (slot, &p) in q.iter_mut().zip(point) {
+            for (slot, &p) in q.iter_mut().zip(point.iter()) {
                 *slot = *slot + weight * p;
             }
         }
@@ -401,7 +448,7 @@ impl<F: Real> MirrorDescent<F> {
 /// Writes `∇f(q) = Σ_k w_k ∇D(p_k, q)` into `out`.
 fn objective_gradient<F: Real>(
     divergence: &Divergence<F>,
-    points: &[Vec<F>],
+    points: &[Cow<[F]>],
     weights: &[F],
     q: &[F],
     out: &mut [F],
@@ -495,7 +542,7 @@ fn directional_derivative<F: Real>(c: &[F], candidate_gradient: &[F], gradient: 
 ///   guaranteed.
 /// - Contraction: no factor is proven; measure it with the recursion.
 /// - Fixed point: the projection of the teachers alone, because a divergence
-///   with zero gradient on its diagonal leaves that point stationary; with
+///   with zero gradient on its diagonal leaves that point stationary. With
 ///   one teacher it is `T0`.
 /// - Cost per input: the solver's, `O((k + m) V)` per iteration.
 ///
@@ -531,6 +578,18 @@ impl<F: Real> IterativeProjection<F> {
     ///
     /// - [`Error::NoGradient`] if the divergence is not differentiable.
     /// - [`Error::InvalidOrder`] for a negative or NaN Renyi order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Divergence, Error, GeneralizedMixture, HistoryWeights};
+    /// use metadistill::{IterativeProjection, MirrorDescent};
+    ///
+    /// let weighting = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest)?;
+    /// let tv = IterativeProjection::new(Divergence::TotalVariation, weighting, MirrorDescent::default());
+    /// assert!(matches!(tv, Err(Error::NoGradient { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(
         divergence: Divergence<F>,
         weighting: GeneralizedMixture<F>,

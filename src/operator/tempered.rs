@@ -52,6 +52,17 @@ impl<F: Real> TemperedMixture<F> {
     ///
     /// - [`Error::InvalidAnchorWeight`] if `anchor` is not in `(0, 1]`.
     /// - [`Error::InvalidTemperature`] if `temperature` is not finite and positive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, TemperedMixture};
+    ///
+    /// assert_eq!(TemperedMixture::new(0.3, 2.0)?.temperature(), 2.0);
+    /// let frozen = TemperedMixture::new(0.3, 0.0);
+    /// assert!(matches!(frozen, Err(Error::InvalidTemperature { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(anchor: F, temperature: F) -> Result<Self> {
         if !(anchor > F::zero() && anchor <= F::one()) {
             return Err(Error::InvalidAnchorWeight {
@@ -86,6 +97,20 @@ impl<F: Real> TemperedMixture<F> {
     /// - [`Error::InvalidParameter`] if `tolerance` is not finite and positive.
     /// - [`Error::NotConverged`] if the change is still above `tolerance`
     ///   after `max_iterations` steps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Distribution, Error, TemperedMixture};
+    ///
+    /// let teacher: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+    /// let operator = TemperedMixture::new(0.3, 2.0)?;
+    /// let fixed = operator.fixed_point(&teacher, 1e-14, 10_000)?;
+    /// assert!(fixed.probs()[0] < 0.6); // tempering flattens the teacher's top token
+    /// let early = operator.fixed_point(&teacher, 1e-14, 3);
+    /// assert!(matches!(early, Err(Error::NotConverged { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn fixed_point(
         &self,
         teacher: &Distribution<F>,

@@ -64,7 +64,7 @@ impl Lcg {
     }
 }
 
-/// Returns `1 - a*`-style slack: the smallest `q_i / t_i` over the teacher's support.
+/// Returns the effective anchor weight before capping at 1: the smallest `q_i / t_i` where `t_i > 0`.
 pub fn min_ratio(q: &Distribution, t: &Distribution) -> f64 {
     q.probs()
         .iter()
