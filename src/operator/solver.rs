@@ -177,7 +177,14 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<Box<dyn Fn(F, F
     }
     // Σ p^b q^(1-b) = exp((b - 1) D_b), taken from the accurate divergence.
     let sum = ((order - F::one()) * divergence.compute_slices(p, q)?).exp();
-    Ok(Box::new(move |pi: F, qi: F| -(pi / qi).powf(order) / sum))
+    // A zero p_i contributes nothing, which also covers disjoint supports (sum = 0).
+    Ok(Box::new(move |pi: F, qi: F| {
+        if pi.is_zero() {
+            F::zero()
+        } else {
+            -(pi / qi).powf(order) / sum
+        }
+    }))
 }
 
 /// Statistics of a finished solver run: iterations, final gap and objective.
@@ -322,6 +329,8 @@ impl<F: Real> MirrorDescent<F> {
     /// - [`Error::Empty`], [`Error::LengthMismatch`], [`Error::InvalidWeight`]
     ///   or [`Error::WeightsNotNormalized`] for bad points or weights.
     /// - [`Error::NoGradient`] for a divergence that is not differentiable.
+    /// - [`Error::DisjointSupports`] if the objective is infinite on every
+    ///   token of the start point, as for reverse KL between disjoint points.
     /// - [`Error::NotConverged`] if the gap is still above the tolerance after
     ///   the iteration limit, or no step size decreases the objective.
     ///
@@ -381,6 +390,13 @@ impl<F: Real> MirrorDescent<F> {
 
         let mut step = F::one();
         let mut iterations = 0;
+        if face_minimum(&q, &gradient) == F::infinity() {
+            // Every token of the start point has an infinite gradient, as for
+            // reverse KL between points with disjoint supports.
+            return Err(Error::DisjointSupports {
+                what: format!("{} projection", divergence.name()),
+            });
+        }
         let mut gap = frank_wolfe_gap(&q, &gradient);
         while gap > self.tolerance {
             if iterations == self.max_iterations {
