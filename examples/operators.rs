@@ -33,7 +33,7 @@ fn main() -> Result<()> {
 
     println!("T0 = (0.6, 0.3, 0.1), S0 = (0.2, 0.5, 0.3), anchor weight a = {ANCHOR}");
     println!("D(S_g) = KL(T0 || S_g) in nats; exact students (S_(g+1) = q_g)\n");
-    print!("{:<34}", "operator");
+    print!("{:<36}", "operator");
     for g in GENERATIONS {
         print!("{:>10}", format!("g={g}"));
     }
@@ -54,9 +54,9 @@ fn main() -> Result<()> {
             })
             .collect::<Result<Vec<f64>>>()?;
 
-        print!("{label:<34}");
+        print!("{label:<36}");
         for g in GENERATIONS {
-            print!("{:>10.6}", divergences[g]);
+            print!("{:>10}", format_divergence(divergences[g]));
         }
         let last = GENERATIONS[GENERATIONS.len() - 1];
         let ratio = divergences[last] / divergences[last - 1];
@@ -84,6 +84,15 @@ fn main() -> Result<()> {
     println!("because KL is quadratic near its minimum. The tempered and smoothed operators");
     println!("settle away from T0, and top-k truncation zeroes a token of T0 (D = inf).");
     Ok(())
+}
+
+/// Formats a divergence with six decimals, or in scientific notation below 1e-3.
+fn format_divergence(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() || value >= 1e-3 {
+        format!("{value:.6}")
+    } else {
+        format!("{value:.2e}")
+    }
 }
 
 /// An operator with the label it is printed under.
