@@ -238,7 +238,7 @@ pub enum Error {
 
     /// An iterative solver that stopped at its iteration limit before reaching its tolerance.
     #[error(
-        "{solver} stopped after {iterations} iterations with optimality gap {gap}, above the \
+        "{solver} stopped after {iterations} iterations with residual {residual}, above the \
          tolerance {tolerance}: raise the iteration limit or the tolerance"
     )]
     NotConverged {
@@ -246,9 +246,10 @@ pub enum Error {
         solver: &'static str,
         /// How many iterations it ran.
         iterations: usize,
-        /// The optimality gap it reached (an upper bound on the distance to the optimum).
-        gap: f64,
-        /// The gap it had to reach.
+        /// The stopping measure it reached: the Frank-Wolfe gap for mirror
+        /// descent, the largest change in one step for a fixed-point iteration.
+        residual: f64,
+        /// The residual it had to reach.
         tolerance: f64,
     },
 

@@ -469,6 +469,8 @@ proptest! {
         let (q, _) = MirrorDescent::default()
             .solve(&Divergence::JensenShannon, &points, &Weights::new(&w).unwrap())
             .unwrap();
+        assert_distribution(&q);
+        prop_assert!(q.is_strictly_positive());
         let js = |q: &Distribution| -> f64 {
             points.iter().zip(w).map(|(p, w)| w * Divergence::JensenShannon.compute(p, q).unwrap()).sum()
         };
@@ -583,4 +585,35 @@ fn jensen_shannon_fixed_point_is_teacher_projection() -> Result<()> {
         assert!((found - wanted).abs() < 1e-8);
     }
     Ok(())
+}
+
+#[test]
+fn new_error_messages_name_values() {
+    let errors = [
+        Error::WeightsNotNormalized {
+            what: "weight",
+            sum: 1.1,
+            tolerance: 1e-14,
+        },
+        Error::NoGradient {
+            divergence: "total variation".into(),
+        },
+        Error::NotConverged {
+            solver: "mirror descent",
+            iterations: 7,
+            residual: 0.25,
+            tolerance: 1e-12,
+        },
+        Error::DisjointSupports {
+            what: "power mean of order 0".into(),
+        },
+    ];
+    let values = ["1.1", "total variation", "0.25", "order 0"];
+    for (error, value) in errors.iter().zip(values) {
+        let message = error.to_string();
+        assert!(message.contains(value), "{message}");
+        assert!(!message.ends_with('.'), "{message}");
+        let first = message.chars().next().expect("non-empty message");
+        assert!(!first.is_uppercase(), "{message}");
+    }
 }

@@ -455,7 +455,7 @@ impl<F: Real> MirrorDescent<F> {
         Error::NotConverged {
             solver: "mirror descent",
             iterations,
-            gap: to_f64(gap),
+            residual: to_f64(gap),
             tolerance: to_f64(self.tolerance),
         }
     }

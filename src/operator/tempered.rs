@@ -140,7 +140,7 @@ impl<F: Real> TemperedMixture<F> {
         Err(Error::NotConverged {
             solver: "tempered fixed-point iteration",
             iterations: max_iterations,
-            gap: to_f64(change),
+            residual: to_f64(change),
             tolerance: to_f64(tolerance),
         })
     }
