@@ -1,9 +1,9 @@
 //! Operator algebra: new operators from old ones, with their guarantees carried along.
 //!
-//! [`OperatorProperties`] states what an operator guarantees (pointwise
-//! anchoring, a contraction factor, `T0` as a fixed point). The combinators
-//! [`ConvexCombination`], [`PostMapped`] and [`Iterate`] compute those
-//! guarantees from their parts, so a built operator says which axioms it kept.
+//! The combinators [`ConvexCombination`], [`PostMapped`] and [`Iterate`]
+//! compute their [`OperatorProperties`] (pointwise anchoring, a contraction
+//! factor, `T0` as a fixed point) from their parts, so a built operator
+//! states which axioms it kept.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -12,136 +12,8 @@ use ndarray::{Array1, ArrayView1, ArrayViewMut1, Zip};
 use crate::divergence::terms::compensated_sum;
 use crate::error::{Error, Result};
 use crate::operator::tempered::{check_temperature, temper_in_place};
-use crate::operator::{
-    ConvexMixture, GeneralizedMixture, HistoryWeights, InformationProjection, IterativeProjection,
-    MetaTeacherOperator, TemperedMixture, validate_output,
-};
+use crate::operator::{MetaTeacherOperator, OperatorProperties, validate_output};
 use crate::real::{Real, to_f64};
-
-/// The guarantees of a meta-teacher operator, stated so that combinators can derive theirs.
-///
-/// All three refer to one base teacher `T0`:
-///
-/// ```text
-/// anchors_pointwise      a*(G(T0; S); T0) >= anchor_weight()     for every history S
-/// contraction_factor c   KL(T0 ‖ G(T0; S_0..S_g)) <= c max_j KL(T0 ‖ S_j)
-///                        over the students G reads
-/// fixes_teacher          G(T0; T0, …, T0) = T0
-/// ```
-///
-/// # Examples
-///
-/// ```
-/// use metadistill::{ConvexCombination, ConvexMixture, InformationProjection, OperatorProperties};
-///
-/// let mixture = ConvexMixture::new(0.5)?;
-/// let pool = InformationProjection::geometric(0.3)?;
-/// let blend = ConvexCombination::new(mixture, pool, 0.5)?;
-/// assert!(!blend.anchors_pointwise()); // the geometric pool does not anchor pointwise
-/// assert_eq!(blend.contraction_factor(), Some(0.6));
-/// assert!(blend.fixes_teacher());
-/// # Ok::<(), metadistill::Error>(())
-/// ```
-pub trait OperatorProperties<F: Real = f64>: MetaTeacherOperator<F> {
-    /// Tells whether `a*(q; T0) >= anchor_weight()` holds on every input (Axiom 3, checkable form).
-    fn anchors_pointwise(&self) -> bool;
-
-    /// Returns the proven contraction factor toward `T0`, or `None` if none is proven.
-    fn contraction_factor(&self) -> Option<F>;
-
-    /// Tells whether `T0` is a fixed point.
-    fn fixes_teacher(&self) -> bool;
-
-    /// Tells whether the operator reads only the latest student `S_g`.
-    fn reads_latest_only(&self) -> bool;
-}
-
-impl<F: Real> OperatorProperties<F> for ConvexMixture<F> {
-    fn anchors_pointwise(&self) -> bool {
-        true
-    }
-    fn contraction_factor(&self) -> Option<F> {
-        Some(F::one() - self.anchor())
-    }
-    fn fixes_teacher(&self) -> bool {
-        true
-    }
-    fn reads_latest_only(&self) -> bool {
-        true
-    }
-}
-
-/// Tells whether all the teacher weight sits on `T0`, so the fixed point is `T0` itself.
-fn teacher_weight_on_first<F: Real>(weighting: &GeneralizedMixture<F>) -> bool {
-    weighting.teacher_weights().as_slice()[0] >= F::one()
-}
-
-impl<F: Real> OperatorProperties<F> for GeneralizedMixture<F> {
-    fn anchors_pointwise(&self) -> bool {
-        true
-    }
-    /// `1 - a` when all the teacher weight is on `T0`; with several teachers the
-    /// contraction is toward their mixture instead.
-    fn contraction_factor(&self) -> Option<F> {
-        teacher_weight_on_first(self).then(|| F::one() - self.anchor())
-    }
-    fn fixes_teacher(&self) -> bool {
-        teacher_weight_on_first(self)
-    }
-    fn reads_latest_only(&self) -> bool {
-        matches!(self.history(), HistoryWeights::Latest)
-    }
-}
-
-impl<F: Real> OperatorProperties<F> for InformationProjection<F> {
-    fn anchors_pointwise(&self) -> bool {
-        self.projection().order() == F::one()
-    }
-    /// `1 - a` for orders 1 (mixture) and 0 (geometric pool) with all teacher weight on `T0`.
-    fn contraction_factor(&self) -> Option<F> {
-        let order = self.projection().order();
-        let proven = order == F::one() || order.is_zero();
-        (proven && teacher_weight_on_first(self.weighting()))
-            .then(|| F::one() - self.weighting().anchor())
-    }
-    fn fixes_teacher(&self) -> bool {
-        teacher_weight_on_first(self.weighting())
-    }
-    fn reads_latest_only(&self) -> bool {
-        self.weighting().reads_latest_only()
-    }
-}
-
-impl<F: Real> OperatorProperties<F> for IterativeProjection<F> {
-    fn anchors_pointwise(&self) -> bool {
-        false
-    }
-    fn contraction_factor(&self) -> Option<F> {
-        None
-    }
-    fn fixes_teacher(&self) -> bool {
-        teacher_weight_on_first(self.weighting())
-    }
-    fn reads_latest_only(&self) -> bool {
-        self.weighting().reads_latest_only()
-    }
-}
-
-impl<F: Real> OperatorProperties<F> for TemperedMixture<F> {
-    /// `true` trivially: the declared anchor weight is 0.
-    fn anchors_pointwise(&self) -> bool {
-        true
-    }
-    fn contraction_factor(&self) -> Option<F> {
-        (self.temperature() == F::one()).then(|| F::one() - self.anchor())
-    }
-    fn fixes_teacher(&self) -> bool {
-        self.temperature() == F::one()
-    }
-    fn reads_latest_only(&self) -> bool {
-        true
-    }
-}
 
 /// Work buffers of length `V` that a combinator keeps between calls.
 ///

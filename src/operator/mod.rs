@@ -10,13 +10,15 @@ mod algebra;
 mod generalized;
 mod mixture;
 mod projection;
+mod properties;
 mod solver;
 mod tempered;
 
-pub use algebra::{ConvexCombination, Iterate, OperatorProperties, PostMap, PostMapped};
+pub use algebra::{ConvexCombination, Iterate, PostMap, PostMapped};
 pub use generalized::{GeneralizedMixture, HistoryWeights, Weights};
 pub use mixture::ConvexMixture;
 pub use projection::{InformationProjection, PowerMeanProjection, amari_alpha, power_mean_into};
+pub use properties::OperatorProperties;
 pub use solver::{IterativeProjection, MirrorDescent, SolverReport, divergence_gradient_into};
 pub use tempered::TemperedMixture;
 
