@@ -617,3 +617,25 @@ fn new_error_messages_name_values() {
         assert!(!first.is_uppercase(), "{message}");
     }
 }
+
+#[test]
+fn large_vocabulary_projections() -> Result<()> {
+    let mut rng = Lcg::new(73);
+    let t = rng.distribution(100_000)?;
+    let s = rng.distribution(100_000)?;
+    for kind in KINDS {
+        let operator = InformationProjection::single_teacher(kind, 0.3)?;
+        let q = operator.build(from_ref(&t), from_ref(&s))?;
+        assert_distribution(&q);
+        assert!(q.is_strictly_positive(), "{kind:?}");
+    }
+
+    // A looser tolerance keeps this debug-build test to a few solver iterations.
+    let weighting = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest)?;
+    let solver = MirrorDescent::new(1e-6, 1000)?;
+    let operator = IterativeProjection::new(Divergence::JensenShannon, weighting, solver)?;
+    let q = operator.build(from_ref(&t), from_ref(&s))?;
+    assert_distribution(&q);
+    assert!(kl(&t, &q)? < kl(&t, &s)?);
+    Ok(())
+}
