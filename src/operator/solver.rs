@@ -95,7 +95,6 @@ fn add_gradient<F: Real>(
     weight: F,
     out: &mut [F],
 ) -> Result<()> {
-    let half = constant::<F>(0.5);
     let two = constant::<F>(2.0);
     let one = F::one();
     // Distances are square roots of divergences: scale the inner gradient by 1 / (2 D).
@@ -118,22 +117,12 @@ fn add_gradient<F: Real>(
     };
     let weight = weight * scale;
 
-    let term: Box<dyn Fn(F, F) -> F> = match inner {
-        Divergence::KullbackLeibler => Box::new(|pi: F, qi: F| -pi / qi),
-        Divergence::ReverseKullbackLeibler => Box::new(move |pi: F, qi: F| {
-            if pi.is_zero() {
-                F::infinity()
-            } else {
-                (qi / pi).ln() + one
-            }
-        }),
-        Divergence::JensenShannon => {
-            Box::new(move |pi: F, qi: F| half * (two * qi / (pi + qi)).ln())
-        }
-        Divergence::SquaredHellinger => {
-            Box::new(move |pi: F, qi: F| half * (one - (pi / qi).sqrt()))
-        }
-        Divergence::ChiSquared => Box::new(move |pi: F, qi: F| one - (pi / qi) * (pi / qi)),
+    let term = match inner {
+        Divergence::KullbackLeibler => TokenGradient::KullbackLeibler,
+        Divergence::ReverseKullbackLeibler => TokenGradient::ReverseKullbackLeibler,
+        Divergence::JensenShannon => TokenGradient::JensenShannon,
+        Divergence::SquaredHellinger => TokenGradient::SquaredHellinger,
+        Divergence::ChiSquared => TokenGradient::ChiSquared,
         Divergence::Renyi { order } => renyi_gradient(p, q, order)?,
         Divergence::TotalVariation | Divergence::JensenShannonDistance | Divergence::Hellinger => {
             return Err(Error::NoGradient {
@@ -143,14 +132,55 @@ fn add_gradient<F: Real>(
     };
     for ((slot, &pi), &qi) in out.iter_mut().zip(p).zip(q) {
         if qi > F::zero() {
-            *slot = *slot + weight * term(pi, qi);
+            *slot = *slot + weight * term.at(pi, qi);
         }
     }
     Ok(())
 }
 
+/// The per-token gradient `∂D/∂q_i` of a differentiable divergence, with any constant it needs.
+#[derive(Debug, Clone, Copy)]
+enum TokenGradient<F> {
+    KullbackLeibler,
+    ReverseKullbackLeibler,
+    JensenShannon,
+    SquaredHellinger,
+    ChiSquared,
+    /// Renyi of order `0 < b < ∞`, `b ≠ 1`, with `sum = Σ_j p_j^b q_j^(1-b)`.
+    Renyi {
+        order: F,
+        sum: F,
+    },
+    /// Renyi of order 0, with `mass = Σ_{j: p_j > 0} q_j`.
+    RenyiZero {
+        mass: F,
+    },
+}
+
+impl<F: Real> TokenGradient<F> {
+    /// Evaluates the gradient at one token with `q_i > 0`.
+    fn at(&self, pi: F, qi: F) -> F {
+        let half = constant::<F>(0.5);
+        let one = F::one();
+        match *self {
+            TokenGradient::KullbackLeibler => -pi / qi,
+            TokenGradient::ReverseKullbackLeibler if pi.is_zero() => F::infinity(),
+            TokenGradient::ReverseKullbackLeibler => (qi / pi).ln() + one,
+            TokenGradient::JensenShannon => half * (constant::<F>(2.0) * qi / (pi + qi)).ln(),
+            TokenGradient::SquaredHellinger => half * (one - (pi / qi).sqrt()),
+            TokenGradient::ChiSquared => one - (pi / qi) * (pi / qi),
+            // A zero p_i contributes nothing, which also covers disjoint supports (sum = 0).
+            TokenGradient::Renyi { .. } | TokenGradient::RenyiZero { .. } if pi.is_zero() => {
+                F::zero()
+            }
+            TokenGradient::Renyi { order, sum } => -(pi / qi).powf(order) / sum,
+            TokenGradient::RenyiZero { mass } => -one / mass,
+        }
+    }
+}
+
 /// Returns the per-token gradient of the Renyi divergence of order `order`.
-fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<Box<dyn Fn(F, F) -> F>> {
+fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<TokenGradient<F>> {
     let divergence = Divergence::renyi(order)?;
     if order == F::infinity() {
         return Err(Error::NoGradient {
@@ -158,7 +188,7 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<Box<dyn Fn(F, F
         });
     }
     if order == F::one() {
-        return Ok(Box::new(|pi: F, qi: F| -pi / qi));
+        return Ok(TokenGradient::KullbackLeibler);
     }
     if order.is_zero() {
         let mass = compensated_sum(
@@ -167,24 +197,11 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<Box<dyn Fn(F, F
                 .filter(|(pi, _)| **pi > F::zero())
                 .map(|(_, qi)| *qi),
         );
-        return Ok(Box::new(move |pi: F, _qi: F| {
-            if pi > F::zero() {
-                -F::one() / mass
-            } else {
-                F::zero()
-            }
-        }));
+        return Ok(TokenGradient::RenyiZero { mass });
     }
     // Σ p^b q^(1-b) = exp((b - 1) D_b), taken from the accurate divergence.
     let sum = ((order - F::one()) * divergence.compute_slices(p, q)?).exp();
-    // A zero p_i contributes nothing, which also covers disjoint supports (sum = 0).
-    Ok(Box::new(move |pi: F, qi: F| {
-        if pi.is_zero() {
-            F::zero()
-        } else {
-            -(pi / qi).powf(order) / sum
-        }
-    }))
+    Ok(TokenGradient::Renyi { order, sum })
 }
 
 /// Statistics of a finished solver run: iterations, final gap and objective.
