@@ -235,6 +235,57 @@ pub enum Error {
         previous: f64,
     },
 
+    /// Weights that must sum to 1 but do not.
+    #[error(
+        "{what}s sum to {sum}, which is off 1 by more than the tolerance {tolerance}: \
+         normalize them first, or build them with Weights::normalize"
+    )]
+    WeightsNotNormalized {
+        /// The kind of weights, such as "teacher weight".
+        what: &'static str,
+        /// The sum of the weights, computed with compensated summation.
+        sum: f64,
+        /// The largest accepted distance of the sum from 1.
+        tolerance: f64,
+    },
+
+    /// A divergence that an iterative solver cannot differentiate.
+    #[error(
+        "{divergence} has no gradient the solver can use: pick a differentiable divergence \
+         such as Jensen-Shannon, KL, reverse KL, squared Hellinger, chi-squared or Renyi"
+    )]
+    NoGradient {
+        /// The divergence's name.
+        divergence: String,
+    },
+
+    /// An iterative solver that stopped at its iteration limit before reaching its tolerance.
+    #[error(
+        "{solver} stopped after {iterations} iterations with residual {residual}, above the \
+         tolerance {tolerance}: raise the iteration limit or the tolerance"
+    )]
+    NotConverged {
+        /// The solver's name.
+        solver: &'static str,
+        /// How many iterations it ran.
+        iterations: usize,
+        /// The stopping measure it reached: the Frank-Wolfe gap for mirror
+        /// descent, the largest change in one step for a fixed-point iteration.
+        residual: f64,
+        /// The residual it had to reach.
+        tolerance: f64,
+    },
+
+    /// A pooled distribution that is zero on every token.
+    #[error(
+        "{what} is zero on every token because no token has positive probability under \
+         every input: give the inputs a common support or use an order above 0"
+    )]
+    DisjointSupports {
+        /// The quantity computed, such as "power mean of order 0".
+        what: String,
+    },
+
     /// A noisy student that cannot move away from its meta-teacher by the requested error.
     #[error(
         "noisy student cannot reach an error of {size} at row {row}: the meta-teacher puts all \

@@ -10,7 +10,10 @@
 //! - [`Distribution`] and [`DistributionBatch`]: probability vectors, one or one
 //!   per input `x`, valid by construction;
 //! - [`divergence`]: KL and its relatives, accurate to near machine precision;
-//! - [`MetaTeacherOperator`]: the operator trait, with [`ConvexMixture`];
+//! - [`MetaTeacherOperator`]: the operator trait, with [`ConvexMixture`],
+//!   [`GeneralizedMixture`], the information projections
+//!   ([`InformationProjection`], [`IterativeProjection`]), [`TemperedMixture`]
+//!   and the combinators of [`OperatorProperties`];
 //! - [`student`]: exact, noisy, sparse and trained students;
 //! - [`recursion`]: the recursion with exact or imperfect students, anchor
 //!   schedules, stopping rules and trajectories;
@@ -66,7 +69,12 @@ pub use batch::DistributionBatch;
 pub use distribution::Distribution;
 pub use divergence::Divergence;
 pub use error::{Error, Result};
-pub use operator::{ConvexMixture, MetaTeacherOperator, effective_anchor_weight};
+pub use operator::{
+    ConvexCombination, ConvexMixture, GeneralizedMixture, HistoryWeights, InformationProjection,
+    Iterate, IterativeProjection, MetaTeacherOperator, MirrorDescent, OperatorProperties, PostMap,
+    PostMapped, PowerMeanProjection, SolverReport, TemperedMixture, Weights, amari_alpha,
+    divergence_gradient_into, effective_anchor_weight, power_mean_into,
+};
 pub use real::{Real, SUM_TOLERANCE_FACTOR, default_sum_tolerance};
 
 /// Compiles and runs the README's code blocks as doc tests.

@@ -6,9 +6,21 @@
 //! provided methods validate the inputs, run it on single distributions or
 //! row by row on batches, and validate what it returns.
 
+mod algebra;
+mod generalized;
 mod mixture;
+mod projection;
+mod properties;
+mod solver;
+mod tempered;
 
+pub use algebra::{ConvexCombination, Iterate, PostMap, PostMapped};
+pub use generalized::{GeneralizedMixture, HistoryWeights, Weights};
 pub use mixture::ConvexMixture;
+pub use projection::{InformationProjection, PowerMeanProjection, amari_alpha, power_mean_into};
+pub use properties::OperatorProperties;
+pub use solver::{IterativeProjection, MirrorDescent, SolverReport, divergence_gradient_into};
+pub use tempered::TemperedMixture;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1};
 

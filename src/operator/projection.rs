@@ -1,0 +1,492 @@
+//! Closed-form information projections: weighted power means of distributions.
+//!
+//! For weights `w_k` and distributions `p_k`, the projection
+//! `q = argmin_q Σ_k w_k D(p_k, q)` over the simplex has a closed form for
+//! every Amari alpha-divergence: the normalized weighted power mean
+//!
+//! ```text
+//! q_i ∝ M_b(p_{·,i}) = (Σ_k w_k p_{k,i}^b)^(1/b),   M_0 = Π_k p_{k,i}^{w_k}
+//! ```
+//!
+//! Setting the derivative of the Lagrangian to zero gives
+//! `q_i^(-b) Σ_k w_k p_{k,i}^b = const`, hence the power mean. The named
+//! divergences are the orders
+//!
+//! ```text
+//! forward KL     Σ w_k KL(p_k ‖ q)               b = 1    arithmetic mean
+//! reverse KL     Σ w_k KL(q ‖ p_k)               b = 0    normalized geometric mean
+//! sq. Hellinger  Σ w_k ½ Σ_i (√p_ki - √q_i)²     b = 1/2  normalized (Σ w_k √p_k)²
+//! Pearson χ²     Σ w_k Σ_i (p_ki - q_i)² / q_i   b = 2    normalized √(Σ w_k p_k²)
+//! ```
+//!
+//! Renyi divergences are not in this family: their projections are not power means.
+
+use ndarray::{ArrayView1, ArrayViewMut1, Zip};
+
+use crate::distribution::{Distribution, check_same_vocabulary};
+use crate::divergence::renyi_slices;
+use crate::divergence::terms::{CompensatedSum, compensated_sum};
+use crate::error::{Error, Result};
+use crate::operator::{GeneralizedMixture, HistoryWeights, MetaTeacherOperator};
+use crate::real::{Real, constant, default_sum_tolerance, to_f64};
+
+/// A divergence whose information projection is a closed-form power mean.
+///
+/// See the module docs for the formulas.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::{Distribution, PowerMeanProjection, Weights};
+///
+/// let points: [Distribution; 2] = [
+///     Distribution::from_probs(&[0.9, 0.1])?,
+///     Distribution::from_probs(&[0.1, 0.9])?,
+/// ];
+/// let w = Weights::uniform(2)?;
+/// let q = PowerMeanProjection::ReverseKl.project(&points, &w)?;
+/// assert!((q.probs()[0] - 0.5).abs() < 1e-15);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum PowerMeanProjection<F: Real = f64> {
+    /// `Σ w_k KL(p_k ‖ q)`: the arithmetic mean (order 1).
+    ForwardKl,
+    /// `Σ w_k KL(q ‖ p_k)`: the normalized geometric mean, or log-linear pool (order 0).
+    ReverseKl,
+    /// `Σ w_k H²(p_k, q)`: the normalized `(Σ w_k √p_k)²` (order 1/2).
+    SquaredHellinger,
+    /// `Σ w_k χ²(p_k ‖ q)`: the normalized `√(Σ w_k p_k²)` (order 2).
+    ChiSquared,
+    /// `Σ w_k A_b(p_k ‖ q)` for the Amari alpha-divergence of order `b`; see [`amari_alpha`].
+    Amari {
+        /// The order `b`, any finite number.
+        order: F,
+    },
+}
+
+impl<F: Real> PowerMeanProjection<F> {
+    /// Returns the order `b` of the power mean.
+    pub fn order(&self) -> F {
+        match *self {
+            PowerMeanProjection::ForwardKl => F::one(),
+            PowerMeanProjection::ReverseKl => F::zero(),
+            PowerMeanProjection::SquaredHellinger => constant(0.5),
+            PowerMeanProjection::ChiSquared => constant(2.0),
+            PowerMeanProjection::Amari { order } => order,
+        }
+    }
+
+    /// Computes the projection of the points `p_k` with weights `w_k`.
+    ///
+    /// # Errors
+    ///
+    /// As [`power_mean_into`], and [`Error::VocabularyMismatch`] if the points
+    /// differ in size.
+    pub fn project(
+        &self,
+        points: &[Distribution<F>],
+        weights: &crate::Weights<F>,
+    ) -> Result<Distribution<F>> {
+        let first = points.first().ok_or(Error::Empty {
+            what: "list of points to project",
+        })?;
+        for point in points {
+            check_same_vocabulary(first, point)?;
+        }
+        let views: Vec<_> = points.iter().map(Distribution::probs).collect();
+        let mut out = ndarray::Array1::zeros(first.len());
+        power_mean_into(self.order(), &views, weights.as_slice(), out.view_mut())?;
+        Ok(Distribution::from_valid(out))
+    }
+}
+
+/// Writes the normalized weighted power mean of order `order` into `out`.
+///
+/// ```text
+/// out_i = M_b(i) / Σ_j M_b(j),   M_b(i) = (Σ_k w_k p_{k,i}^b)^(1/b),   M_0(i) = Π_k p_{k,i}^{w_k}
+/// ```
+///
+/// Order 1 is summed directly and not renormalized. Every other order is
+/// computed in log space, `ln M_b(i) = (1/b) ln Σ_k exp(ln w_k + b ln p_{k,i})`
+/// with a log-sum-exp, so products of many small probabilities neither
+/// underflow nor overflow. Points of weight 0 are skipped. A zero `p_{k,i}`
+/// makes `M_b(i) = 0` for `b <= 0`.
+///
+/// Cost: `O(K V)` time for `K` points, one logarithm and exponential per
+/// entry for orders other than 1, no allocation.
+///
+/// # Errors
+///
+/// - [`Error::Empty`] if `points` is empty.
+/// - [`Error::LengthMismatch`] if `weights` and `points` differ in length or a
+///   point differs in length from `out`.
+/// - [`Error::InvalidWeight`] for a negative or non-finite weight.
+/// - [`Error::WeightsNotNormalized`] if the weights do not sum to 1.
+/// - [`Error::InvalidParameter`] if `order` is not finite.
+/// - [`Error::DisjointSupports`] if the mean is 0 on every token.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::power_mean_into;
+/// use ndarray::{Array1, array};
+///
+/// let p = array![0.64f64, 0.36];
+/// let q = array![1.0, 0.0];
+/// let mut out = Array1::zeros(2);
+/// power_mean_into(0.5, &[p.view(), q.view()], &[0.5, 0.5], out.view_mut())?;
+/// // (0.5 · 0.8 + 0.5 · 1)² = 0.81 and (0.5 · 0.6 + 0)² = 0.09, normalized.
+/// assert!((out[0] - 0.9).abs() < 1e-14);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+pub fn power_mean_into<F: Real>(
+    order: F,
+    points: &[ArrayView1<F>],
+    weights: &[F],
+    mut out: ArrayViewMut1<F>,
+) -> Result<()> {
+    check_pool(points, weights, out.len())?;
+    if !order.is_finite() {
+        return Err(Error::InvalidParameter {
+            name: "power mean order",
+            value: to_f64(order),
+            requirement: "finite",
+        });
+    }
+
+    if order == F::one() {
+        out.fill(F::zero());
+        for (point, &weight) in points.iter().zip(weights) {
+            if weight > F::zero() {
+                Zip::from(&mut out)
+                    .and(point)
+                    .for_each(|q, &p| *q = *q + weight * p);
+            }
+        }
+        return Ok(());
+    }
+
+    let mut max = F::neg_infinity();
+    for (token, slot) in out.iter_mut().enumerate() {
+        *slot = log_power_mean(order, points, weights, token);
+        max = max.max(*slot);
+    }
+    if max == F::neg_infinity() {
+        return Err(Error::DisjointSupports {
+            what: format!("power mean of order {order}"),
+        });
+    }
+
+    out.mapv_inplace(|l| (l - max).exp());
+    let sum = compensated_sum(out.iter().copied());
+    out.mapv_inplace(|q| q / sum);
+    Ok(())
+}
+
+/// Computes `ln M_b` at one token.
+fn log_power_mean<F: Real>(order: F, points: &[ArrayView1<F>], weights: &[F], token: usize) -> F {
+    let active = || {
+        points
+            .iter()
+            .zip(weights)
+            .filter(|&(_, &w)| w > F::zero())
+            .map(move |(p, &w)| (p[token], w))
+    };
+    if order.is_zero() {
+        let mut sum = CompensatedSum::new();
+        for (p, w) in active() {
+            if p.is_zero() {
+                return F::neg_infinity();
+            }
+            sum.add(w * p.ln());
+        }
+        return sum.value();
+    }
+
+    // Log-sum-exp of ln w_k + b ln p_k; a zero p_k gives -inf (b > 0) or +inf (b < 0).
+    let exponent = |(p, w): (F, F)| w.ln() + order * p.ln();
+    let max = active().map(exponent).fold(F::neg_infinity(), F::max);
+    if !max.is_finite() {
+        return max / order;
+    }
+    let sum = compensated_sum(active().map(|pair| (exponent(pair) - max).exp()));
+    (max + sum.ln()) / order
+}
+
+/// Checks the pooled points and weights against each other and the output length.
+pub(crate) fn check_pool<F: Real>(
+    points: &[ArrayView1<F>],
+    weights: &[F],
+    len: usize,
+) -> Result<()> {
+    if points.is_empty() {
+        return Err(Error::Empty {
+            what: "list of points to project",
+        });
+    }
+    if weights.len() != points.len() {
+        return Err(Error::LengthMismatch {
+            what: "weight vector",
+            expected: points.len(),
+            found: weights.len(),
+        });
+    }
+    for point in points {
+        if point.len() != len {
+            return Err(Error::LengthMismatch {
+                what: "point",
+                expected: len,
+                found: point.len(),
+            });
+        }
+    }
+    for (index, &weight) in weights.iter().enumerate() {
+        if !weight.is_finite() || weight < F::zero() {
+            return Err(Error::InvalidWeight {
+                what: "projection weight",
+                index,
+                value: to_f64(weight),
+            });
+        }
+    }
+    let sum = compensated_sum(weights.iter().copied());
+    let tolerance = default_sum_tolerance::<F>(weights.len());
+    if (sum - F::one()).abs() > tolerance {
+        return Err(Error::WeightsNotNormalized {
+            what: "projection weight",
+            sum: to_f64(sum),
+            tolerance: to_f64(tolerance),
+        });
+    }
+    Ok(())
+}
+
+/// Computes the Amari alpha-divergence of order `b` of `q` from `p`.
+///
+/// ```text
+/// A_b(p ‖ q) = (1 - Σ_i p_i^b q_i^(1-b)) / (b (1 - b)),   A_1 = KL(p ‖ q),   A_0 = KL(q ‖ p)
+/// ```
+///
+/// Order 1/2 is `4 H²(p, q)` and order 2 is `½ χ²(p ‖ q)`. The sum is taken
+/// from the accurate Renyi divergence, `Σ p^b q^(1-b) = exp((b - 1) D_b(p ‖ q))`
+/// (for `b < 0` the roles swap and `D_{1-b}(q ‖ p)` is used), and
+/// `1 - exp(x)` as `-expm1(x)`, so values near 0 keep their digits.
+///
+/// # Errors
+///
+/// - [`Error::VocabularyMismatch`] if the vocabularies differ in size.
+/// - [`Error::InvalidParameter`] if `order` is not finite.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::{Distribution, amari_alpha, divergence::chi_squared};
+///
+/// let p: Distribution = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let q = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
+/// let half_chi = chi_squared(&p, &q)? / 2.0;
+/// assert!((amari_alpha(&p, &q, 2.0)? - half_chi).abs() < 1e-14);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+pub fn amari_alpha<F: Real>(p: &Distribution<F>, q: &Distribution<F>, order: F) -> Result<F> {
+    check_same_vocabulary(p, q)?;
+    amari_alpha_slices(p.as_slice(), q.as_slice(), order)
+}
+
+/// Computes the Amari alpha-divergence on slices.
+pub(crate) fn amari_alpha_slices<F: Real>(p: &[F], q: &[F], order: F) -> Result<F> {
+    if !order.is_finite() {
+        return Err(Error::InvalidParameter {
+            name: "Amari order",
+            value: to_f64(order),
+            requirement: "finite",
+        });
+    }
+    if order == F::one() {
+        return renyi_slices(p, q, F::one());
+    }
+    if order.is_zero() {
+        return renyi_slices(q, p, F::one());
+    }
+
+    // ln Σ p^b q^(1-b): from D_b(p ‖ q) for b > 0, from D_{1-b}(q ‖ p) for b < 0.
+    let log_sum = if order > F::zero() {
+        (order - F::one()) * renyi_slices(p, q, order)?
+    } else {
+        -order * renyi_slices(q, p, F::one() - order)?
+    };
+    let scale = order * (F::one() - order);
+    if log_sum == F::infinity() {
+        return Ok(F::infinity());
+    }
+    Ok((-log_sum.exp_m1() / scale).max(F::zero()))
+}
+
+/// The information projection of the teachers and the weighted student history.
+///
+/// ```text
+/// q_g = argmin_q  a Σ_k w_k D(T_k, q) + (1 - a) Σ_j v_j D(S_{g-j}, q)
+/// ```
+///
+/// for a divergence `D` with a closed-form projection ([`PowerMeanProjection`]);
+/// the weights `a`, `w_k` and `v_j` come from a [`GeneralizedMixture`]. The
+/// reverse-KL case is the geometric (log-linear) pool `q ∝ T0^a S_g^(1-a)`.
+///
+/// - Declared anchor weight: `a w_0`, as for the mixture. Pointwise anchoring
+///   holds only for forward KL (order 1, the mixture itself). For other orders
+///   the normalization can push `a*(q; T0)` below `a`; for the geometric pool
+///   `a* -> 0` as some `S_i / T0_i -> 0`.
+/// - Contraction, one teacher: factor `1 - a` for orders 1 and 0. For the
+///   geometric pool `KL(T0 ‖ q) = (1 - a) KL(T0 ‖ S_g) + ln Z` with
+///   `Z = Σ T0^a S_g^(1-a) <= 1` (Holder). No factor is proven for other orders.
+/// - Fixed point: the normalized power mean of the teachers alone (so `T0`
+///   with one teacher). Substituting `q ∝ M_b(T)` into the pool gives
+///   `(a M_b^b + (1 - a) c^b M_b^b)^(1/b) ∝ M_b`, so it is fixed.
+/// - Cost per input: `O((k + m) V)` time, one logarithm and exponential per
+///   entry for orders other than 1, no allocation of size `V`.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::{Distribution, InformationProjection, MetaTeacherOperator};
+/// use metadistill::divergence::kl;
+///
+/// let teacher = Distribution::from_probs(&[0.6, 0.3, 0.1])?;
+/// let student = Distribution::from_probs(&[0.2, 0.5, 0.3])?;
+/// let q = InformationProjection::geometric(0.3)?.build(&[teacher.clone()], &[student.clone()])?;
+/// assert!(kl(&teacher, &q)? <= 0.7 * kl(&teacher, &student)?);
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct InformationProjection<F: Real = f64> {
+    projection: PowerMeanProjection<F>,
+    weighting: GeneralizedMixture<F>,
+}
+
+impl<F: Real> InformationProjection<F> {
+    /// Builds the projection with the pooling weights of `weighting`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] if the Amari order is not finite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{GeneralizedMixture, HistoryWeights, InformationProjection};
+    /// use metadistill::{OperatorProperties, PowerMeanProjection, Weights};
+    ///
+    /// let weighting = GeneralizedMixture::new(0.5, Weights::new(&[0.5, 0.5])?, HistoryWeights::Latest)?;
+    /// let pool = InformationProjection::new(PowerMeanProjection::SquaredHellinger, weighting)?;
+    /// assert!(!pool.anchors_pointwise());
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
+    pub fn new(
+        projection: PowerMeanProjection<F>,
+        weighting: GeneralizedMixture<F>,
+    ) -> Result<Self> {
+        let order = projection.order();
+        if !order.is_finite() {
+            return Err(Error::InvalidParameter {
+                name: "Amari order",
+                value: to_f64(order),
+                requirement: "finite",
+            });
+        }
+        Ok(InformationProjection {
+            projection,
+            weighting,
+        })
+    }
+
+    /// Builds the geometric pool `q ∝ T0^a S_g^(1-a)` of one teacher and the latest student.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidAnchorWeight`] if `anchor` is not in `(0, 1]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Error, InformationProjection, OperatorProperties};
+    ///
+    /// assert_eq!(InformationProjection::geometric(0.3)?.contraction_factor(), Some(0.7));
+    /// let bad = InformationProjection::<f64>::geometric(1.5);
+    /// assert!(matches!(bad, Err(Error::InvalidAnchorWeight { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn geometric(anchor: F) -> Result<Self> {
+        Self::single_teacher(PowerMeanProjection::ReverseKl, anchor)
+    }
+
+    /// Builds the projection of one teacher (weight `a`) and the latest student.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidAnchorWeight`] if `anchor` is not in `(0, 1]`.
+    /// - [`Error::InvalidParameter`] if the Amari order is not finite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metadistill::{Distribution, InformationProjection, MetaTeacherOperator, PowerMeanProjection};
+    ///
+    /// let teacher: Distribution = Distribution::from_probs(&[1.0, 0.0])?;
+    /// let student = Distribution::from_probs(&[0.0, 1.0])?;
+    /// let chi = InformationProjection::single_teacher(PowerMeanProjection::ChiSquared, 0.5)?;
+    /// // √(0.5 · 1²) on each token, normalized.
+    /// assert!((chi.build(&[teacher], &[student])?.probs()[0] - 0.5).abs() < 1e-15);
+    /// # Ok::<(), metadistill::Error>(())
+    /// ```
+    pub fn single_teacher(projection: PowerMeanProjection<F>, anchor: F) -> Result<Self> {
+        let weighting = GeneralizedMixture::single_teacher(anchor, HistoryWeights::Latest)?;
+        Self::new(projection, weighting)
+    }
+
+    /// Returns the divergence being projected on.
+    pub fn projection(&self) -> PowerMeanProjection<F> {
+        self.projection
+    }
+
+    /// Returns the mixture that supplies the pooling weights.
+    pub fn weighting(&self) -> &GeneralizedMixture<F> {
+        &self.weighting
+    }
+}
+
+impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
+    /// Returns `a w_0`, the nominal weight on `T0`.
+    fn anchor_weight(&self) -> F {
+        self.weighting.anchor_weight()
+    }
+
+    /// Writes the power mean of the teachers and students with the pooling weights.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::TeacherCount`] unless there is one teacher per teacher weight.
+    /// - [`Error::Empty`] if `students` is empty.
+    /// - [`Error::DisjointSupports`] if the pool is 0 on every token.
+    fn combine_into(
+        &self,
+        teachers: &[ArrayView1<F>],
+        students: &[ArrayView1<F>],
+        out: ArrayViewMut1<F>,
+    ) -> Result<()> {
+        let mut weights = Vec::new();
+        self.weighting
+            .pool_weights_into(teachers, students, &mut weights)?;
+        let points: Vec<_> = teachers.iter().chain(students).cloned().collect();
+        power_mean_into(self.projection.order(), &points, &weights, out)
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "InformationProjection(order {}, a = {})",
+            self.projection.order(),
+            self.weighting.anchor()
+        )
+    }
+}

@@ -1,0 +1,141 @@
+//! The guarantees an operator states: pointwise anchoring, contraction and its fixed point.
+//!
+//! [`OperatorProperties`] is implemented for every built-in operator here and
+//! for the combinators next to their definitions, which derive their
+//! guarantees from those of their parts.
+
+use crate::operator::{
+    ConvexMixture, GeneralizedMixture, HistoryWeights, InformationProjection, IterativeProjection,
+    MetaTeacherOperator, TemperedMixture,
+};
+use crate::real::Real;
+
+/// The guarantees of a meta-teacher operator, stated so that combinators can derive theirs.
+///
+/// The guarantees refer to one base teacher `T0`:
+///
+/// ```text
+/// anchors_pointwise      a*(G(T0; S); T0) >= anchor_weight()     for every history S
+/// contraction_factor c   KL(T0 ‖ G(T0; S_0..S_g)) <= c max_j KL(T0 ‖ S_j)
+///                        over the students G reads
+/// fixes_teacher          G(T0; T0, …, T0) = T0
+/// reads_latest_only      G(T0; S_0..S_g) depends on S_g alone
+/// ```
+///
+/// [`Iterate`](crate::Iterate) uses the last one: the `n`-fold iterate of an
+/// operator that reads only `S_g` contracts by `c^n`, one that reads the
+/// history only by `c`.
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::{ConvexCombination, ConvexMixture, InformationProjection, OperatorProperties};
+///
+/// let mixture = ConvexMixture::new(0.5)?;
+/// let pool = InformationProjection::geometric(0.3)?;
+/// let blend = ConvexCombination::new(mixture, pool, 0.5)?;
+/// assert!(!blend.anchors_pointwise()); // the geometric pool does not anchor pointwise
+/// assert_eq!(blend.contraction_factor(), Some(0.6));
+/// assert!(blend.fixes_teacher());
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+pub trait OperatorProperties<F: Real = f64>: MetaTeacherOperator<F> {
+    /// Tells whether `a*(q; T0) >= anchor_weight()` holds on every input (Axiom 3, checkable form).
+    fn anchors_pointwise(&self) -> bool;
+
+    /// Returns the proven contraction factor toward `T0`, or `None` if none is proven.
+    fn contraction_factor(&self) -> Option<F>;
+
+    /// Tells whether `T0` is a fixed point.
+    fn fixes_teacher(&self) -> bool;
+
+    /// Tells whether the operator reads only the latest student `S_g`.
+    fn reads_latest_only(&self) -> bool;
+}
+
+impl<F: Real> OperatorProperties<F> for ConvexMixture<F> {
+    fn anchors_pointwise(&self) -> bool {
+        true
+    }
+    fn contraction_factor(&self) -> Option<F> {
+        Some(F::one() - self.anchor())
+    }
+    fn fixes_teacher(&self) -> bool {
+        true
+    }
+    fn reads_latest_only(&self) -> bool {
+        true
+    }
+}
+
+/// Tells whether all the teacher weight sits on `T0`, so the fixed point is `T0` itself.
+fn teacher_weight_on_first<F: Real>(weighting: &GeneralizedMixture<F>) -> bool {
+    weighting.teacher_weights().as_slice()[0] >= F::one()
+}
+
+impl<F: Real> OperatorProperties<F> for GeneralizedMixture<F> {
+    fn anchors_pointwise(&self) -> bool {
+        true
+    }
+    /// `1 - a` when all the teacher weight is on `T0`; with several teachers the
+    /// contraction is toward their mixture instead.
+    fn contraction_factor(&self) -> Option<F> {
+        teacher_weight_on_first(self).then(|| F::one() - self.anchor())
+    }
+    fn fixes_teacher(&self) -> bool {
+        teacher_weight_on_first(self)
+    }
+    fn reads_latest_only(&self) -> bool {
+        matches!(self.history(), HistoryWeights::Latest)
+    }
+}
+
+impl<F: Real> OperatorProperties<F> for InformationProjection<F> {
+    fn anchors_pointwise(&self) -> bool {
+        self.projection().order() == F::one()
+    }
+    /// `1 - a` for orders 1 (mixture) and 0 (geometric pool) with all teacher weight on `T0`.
+    fn contraction_factor(&self) -> Option<F> {
+        let order = self.projection().order();
+        let proven = order == F::one() || order.is_zero();
+        (proven && teacher_weight_on_first(self.weighting()))
+            .then(|| F::one() - self.weighting().anchor())
+    }
+    fn fixes_teacher(&self) -> bool {
+        teacher_weight_on_first(self.weighting())
+    }
+    fn reads_latest_only(&self) -> bool {
+        self.weighting().reads_latest_only()
+    }
+}
+
+impl<F: Real> OperatorProperties<F> for IterativeProjection<F> {
+    fn anchors_pointwise(&self) -> bool {
+        false
+    }
+    fn contraction_factor(&self) -> Option<F> {
+        None
+    }
+    fn fixes_teacher(&self) -> bool {
+        teacher_weight_on_first(self.weighting())
+    }
+    fn reads_latest_only(&self) -> bool {
+        self.weighting().reads_latest_only()
+    }
+}
+
+impl<F: Real> OperatorProperties<F> for TemperedMixture<F> {
+    /// `true` trivially: the declared anchor weight is 0.
+    fn anchors_pointwise(&self) -> bool {
+        true
+    }
+    fn contraction_factor(&self) -> Option<F> {
+        (self.temperature() == F::one()).then(|| F::one() - self.anchor())
+    }
+    fn fixes_teacher(&self) -> bool {
+        self.temperature() == F::one()
+    }
+    fn reads_latest_only(&self) -> bool {
+        true
+    }
+}
