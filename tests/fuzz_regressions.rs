@@ -4,7 +4,8 @@
 //! crasher (the raw bytes are in `fuzz/regressions/<target>/`) and checks the
 //! fixed behaviour, in f64 and f32.
 
-use metadistill::{ConvexMixture, Error, MetaTeacherOperator, Real};
+use metadistill::recursion::run_exact;
+use metadistill::{ConvexMixture, Distribution, Error, MetaTeacherOperator, Real};
 use ndarray::{Array1, ArrayView1};
 
 /// `ConvexMixture::combine_into` with a teacher view longer than `out`:
@@ -46,4 +47,43 @@ fn combine_into_length_mismatch_f64() {
 #[test]
 fn combine_into_length_mismatch_f32() {
     combine_into_rejects_length_mismatch::<f32>();
+}
+
+/// A start that puts no mass on a token the teacher needs: `D(S_0) = +inf`.
+/// The unanchored operator keeps `D = +inf`, and the ratio `inf / inf` was NaN;
+/// with `a = 1` the bound `0 · inf` was NaN.
+fn infinite_start_gives_no_nan<F: Real>() {
+    let teacher = Distribution::<F>::uniform(2).unwrap();
+    let start = Distribution::from_probs(&[F::one(), F::zero()]).unwrap();
+
+    let unanchored =
+        run_exact(&ConvexMixture::unanchored(), &[teacher.clone()], &start, 3).unwrap();
+    for record in unanchored.records() {
+        assert_eq!(record.divergence, F::infinity());
+        assert_eq!(record.bound, F::infinity());
+        assert_eq!(record.ratio, None, "generation {}", record.generation);
+    }
+
+    let full = ConvexMixture::new(F::one()).unwrap();
+    let anchored = run_exact(&full, &[teacher], &start, 2).unwrap();
+    let records = anchored.records();
+    assert_eq!(records[0].divergence, F::infinity());
+    assert_eq!(records[0].bound, F::infinity());
+    for record in &records[1..] {
+        assert_eq!(record.divergence, F::zero());
+        assert_eq!(record.bound, F::zero(), "generation {}", record.generation);
+    }
+    // D(S_0) is +inf, so the first ratio is undefined; D(S_1) is 0, so the second is too.
+    assert_eq!(records[1].ratio, None);
+    assert_eq!(records[2].ratio, None);
+}
+
+#[test]
+fn infinite_start_no_nan_f64() {
+    infinite_start_gives_no_nan::<f64>();
+}
+
+#[test]
+fn infinite_start_no_nan_f32() {
+    infinite_start_gives_no_nan::<f32>();
 }
