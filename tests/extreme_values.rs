@@ -769,3 +769,40 @@ fn renyi_orders_at_the_edges_f64() {
 fn renyi_orders_at_the_edges_f32() {
     renyi_orders_at_the_edges::<f32>();
 }
+
+// Sizes past the address space.
+
+/// Sizes whose probabilities would exceed `isize::MAX` bytes are rejected
+/// instead of panicking in the allocator.
+fn sizes_past_address_space<F: Real>() {
+    let fits = isize::MAX.unsigned_abs() / std::mem::size_of::<F>();
+    for len in [fits + 1, usize::MAX] {
+        assert!(matches!(
+            Distribution::<F>::uniform(len),
+            Err(Error::InvalidParameter {
+                name: "vocabulary size",
+                ..
+            })
+        ));
+    }
+    let two = Distribution::<F>::uniform(2).unwrap();
+    for n_inputs in [fits / 2 + 1, usize::MAX] {
+        assert!(matches!(
+            DistributionBatch::repeat(&two, n_inputs),
+            Err(Error::InvalidParameter {
+                name: "number of inputs",
+                ..
+            })
+        ));
+    }
+}
+
+#[test]
+fn sizes_past_address_space_f64() {
+    sizes_past_address_space::<f64>();
+}
+
+#[test]
+fn sizes_past_address_space_f32() {
+    sizes_past_address_space::<f32>();
+}
