@@ -163,7 +163,8 @@ impl<F: Real> DistributionBatch<F> {
     /// # Errors
     ///
     /// - [`Error::Empty`] if `rows` is empty.
-    /// - [`Error::VocabularyMismatch`] if the distributions differ in size.
+    /// - [`Error::InRow`] wrapping [`Error::VocabularyMismatch`] for the first
+    ///   row whose size differs from the first row's.
     ///
     /// # Examples
     ///
