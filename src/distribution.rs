@@ -87,7 +87,7 @@ pub(crate) fn validate_tolerance<F: Real>(tolerance: F) -> Result<()> {
 ///
 /// `count` is `None` when computing it overflowed. Larger requests make
 /// ndarray and `Vec` panic with a capacity overflow, so they are rejected
-/// here; `name` and `value` describe the offending size in the error.
+/// here. `name` and `value` describe the offending size in the error.
 pub(crate) fn check_element_count<F: Real>(
     count: Option<usize>,
     name: &'static str,

@@ -5,7 +5,7 @@
 //! f32 inputs whose `exp` overflows, disjoint supports, all-masked rows,
 //! mismatched lengths, empty batches and zero input weights. Most cases run
 //! once per float type through a generic function; where f32 cannot represent
-//! the f64 input (1e-300, 1e308), its test uses the f32 analogue and says so.
+//! the f64 input (1e-300, 1e308), its test uses the f32 analogue and its comment names it.
 
 use metadistill::divergence::{expected_kl, js, kl, max_log_ratio, renyi};
 use metadistill::recursion::{run_exact, run_exact_batch};
@@ -39,7 +39,8 @@ fn assert_close<F: Real>(got: F, want: F, max_relative: F, what: &str) {
 /// Entries below the smallest normal number are accepted as given, with finite logarithms.
 fn subnormal_probabilities_are_kept<F: Real>() {
     let tiny = F::min_positive_value() / c(1024.0);
-    assert!(tiny > F::zero() && !tiny.is_normal());
+    assert!(tiny > F::zero());
+    assert!(!tiny.is_normal());
     let probs = [tiny, c(0.5), c(0.5)];
     let p = Distribution::from_probs(&probs).unwrap();
     assert_eq!(p.as_slice(), &probs);
@@ -96,8 +97,9 @@ fn kl_at_smallest_normal_f32() {
     kl_at_smallest_normal::<f32>();
 }
 
-/// A logit far below the others gives a probability that underflows to 0
-/// while its log-probability stays finite; divergences use the probability.
+/// Checks that a logit far below the others gives a probability that
+/// underflows to 0 while its log-probability stays finite, and that
+/// divergences use the probability.
 fn underflowed_softmax_entry<F: Real>() {
     // exp(-800) is below the smallest f64 subnormal, exp(-110) below f32's.
     let gap = if is_f64::<F>() { -800.0 } else { -110.0 };
@@ -149,7 +151,7 @@ fn negative_zero_is_a_zero_f32() {
 
 // V = 1.
 
-/// One token: every distribution is [1], and every divergence is 0.
+/// Checks that with one token every distribution is [1] and every divergence is 0.
 fn single_token<F: Real>() {
     let p = Distribution::from_probs(&[F::one()]).unwrap();
     let from_logits = Distribution::from_logits(&[c(-1e30)], c(1e-30)).unwrap();
@@ -208,7 +210,7 @@ fn single_token_f32() {
 
 // V = 4 million.
 
-/// One softmax over 4 million logits and one KL against the uniform distribution.
+/// Builds one softmax over 4 million logits and checks its KL to the uniform distribution.
 ///
 /// The logits alternate 0 and 1, so `p` takes the two values `2 / (V (1 + e))`
 /// and `2 e / (V (1 + e))`, and `KL(p ‖ u)` has a closed form.
@@ -249,7 +251,7 @@ fn four_million_tokens_f32() {
 
 // Logits of magnitude 1e308 (3e38 in f32, whose largest float is 3.4e38).
 
-/// Huge logits: the difference of two of them overflows, yet the softmax is finite and exact.
+/// Checks huge logits, whose differences overflow, against the exact softmax.
 fn huge_logits<F: Real>(magnitude: f64) {
     let big = c::<F>(magnitude);
     let tie = Distribution::from_logits(&[big, big, F::neg_infinity()], F::one()).unwrap();
@@ -261,8 +263,9 @@ fn huge_logits<F: Real>(magnitude: f64) {
     assert_eq!(opposite.as_slice(), &[F::one(), F::zero()]);
     assert_eq!(opposite.log_probs()[1], F::neg_infinity());
 
-    // With the temperature equal to the magnitude the scaled logits are ±1:
-    // dividing before subtracting keeps them finite.
+    // With the temperature equal to the magnitude the scaled logits are
+    // ±MAX / magnitude (about ±1.8 in f64): dividing before subtracting keeps
+    // them finite.
     let scaled = Distribution::from_logits(&[F::max_value(), -F::max_value()], big).unwrap();
     let gap = (F::max_value() / big) * c(2.0);
     let want = F::one() / (F::one() + (-gap).exp());
@@ -300,7 +303,8 @@ fn huge_logits_f32() {
 
 // Temperatures of 1e-300 and 1e300 (f32: 1e-45, its smallest subnormal, and 1e38).
 
-/// A tiny temperature gives the argmax (ties shared equally); a huge one gives the uniform distribution.
+/// Checks that a tiny temperature gives the argmax, with ties shared
+/// equally, and that a huge one gives the uniform distribution.
 fn extreme_temperatures<F: Real>(tiny: f64, huge: f64) {
     let logits = [c::<F>(1.0), c(3.0), c(2.0), c(3.0)];
     let cold = Distribution::from_logits(&logits, c(tiny)).unwrap();

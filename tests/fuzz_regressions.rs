@@ -49,7 +49,7 @@ fn combine_into_length_mismatch_f32() {
     combine_into_rejects_length_mismatch::<f32>();
 }
 
-/// A start that puts no mass on a token the teacher needs: `D(S_0) = +inf`.
+/// Checks a start that puts no mass on a token the teacher needs, so `D(S_0) = +inf`.
 /// The unanchored operator keeps `D = +inf`, and the ratio `inf / inf` was NaN;
 /// with `a = 1` the bound `0 · inf` was NaN.
 fn infinite_start_gives_no_nan<F: Real>() {
