@@ -186,7 +186,7 @@ fn single_token<F: Real>() {
 
     let run = run_exact(
         &ConvexMixture::new(c(0.5)).unwrap(),
-        &[p.clone()],
+        std::slice::from_ref(&p),
         &uniform,
         3,
     )
@@ -508,7 +508,7 @@ fn mismatched_lengths<F: Real>() {
 
     let mixture = ConvexMixture::new(c(0.5)).unwrap();
     assert!(matches!(
-        mixture.build(&[two.clone()], &[three.clone()]),
+        mixture.build(std::slice::from_ref(&two), std::slice::from_ref(&three)),
         Err(Error::VocabularyMismatch {
             what: "student",
             expected: 2,
@@ -516,7 +516,7 @@ fn mismatched_lengths<F: Real>() {
         })
     ));
     assert!(matches!(
-        run_exact(&mixture, &[two.clone()], &three, 1),
+        run_exact(&mixture, std::slice::from_ref(&two), &three, 1),
         Err(Error::VocabularyMismatch {
             expected: 2,
             found: 3,
@@ -616,13 +616,13 @@ fn empty_inputs<F: Real>() {
     let mixture = ConvexMixture::new(c(0.5)).unwrap();
     let batch = DistributionBatch::repeat(&two, 1).unwrap();
     assert_eq!(
-        mixture.build_batch(&[], &[batch.clone()]),
+        mixture.build_batch(&[], std::slice::from_ref(&batch)),
         Err(Error::Empty {
             what: "list of base teachers"
         })
     );
     assert_eq!(
-        mixture.build_batch(&[batch.clone()], &[]),
+        mixture.build_batch(std::slice::from_ref(&batch), &[]),
         Err(Error::Empty {
             what: "student history"
         })
@@ -675,7 +675,7 @@ fn zero_input_weights<F: Real>() {
     // The recursion measures D over the weighted rows only, so it stays finite.
     let run = run_exact_batch(
         &ConvexMixture::new(half).unwrap(),
-        &[teacher.clone()],
+        std::slice::from_ref(&teacher),
         &student,
         2,
     )

@@ -56,8 +56,13 @@ fn infinite_start_gives_no_nan<F: Real>() {
     let teacher = Distribution::<F>::uniform(2).unwrap();
     let start = Distribution::from_probs(&[F::one(), F::zero()]).unwrap();
 
-    let unanchored =
-        run_exact(&ConvexMixture::unanchored(), &[teacher.clone()], &start, 3).unwrap();
+    let unanchored = run_exact(
+        &ConvexMixture::unanchored(),
+        std::slice::from_ref(&teacher),
+        &start,
+        3,
+    )
+    .unwrap();
     for record in unanchored.records() {
         assert_eq!(record.divergence, F::infinity());
         assert_eq!(record.bound, F::infinity());

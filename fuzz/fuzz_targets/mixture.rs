@@ -4,9 +4,10 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use metadistill::operator::effective_anchor_weight_batch;
 use metadistill::{
     ConvexMixture, Distribution, DistributionBatch, Error, MetaTeacherOperator,
-    default_sum_tolerance,
+    default_sum_tolerance, effective_anchor_weight,
 };
 use metadistill_fuzz::{
     FuzzFloat, MAX_ROWS, batch, check_batch, check_distribution, distribution, length, value,
@@ -68,6 +69,24 @@ fn check_anchoring<F: FuzzFloat>(a: F, q: &Distribution<F>, teacher: &Distributi
     }
 }
 
+/// Checks an effective anchor weight: a number in [0, 1], or a documented error.
+fn check_anchor_weight<F: FuzzFloat>(result: std::result::Result<F, Error>) {
+    match result {
+        Ok(a) => {
+            assert!(!a.is_nan(), "effective anchor weight is NaN");
+            assert!(a >= F::zero(), "effective anchor weight {a} < 0");
+            assert!(a <= F::one(), "effective anchor weight {a} > 1");
+        }
+        Err(error) => assert!(
+            matches!(
+                error,
+                Error::VocabularyMismatch { .. } | Error::BatchSizeMismatch { .. }
+            ),
+            "effective_anchor_weight returned an undocumented error: {error:?}"
+        ),
+    }
+}
+
 fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
     let Some(mixture) = operator::<F>(u)? else {
         return Ok(());
@@ -82,6 +101,7 @@ fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
             check_distribution(&q, default_sum_tolerance(q.len()));
             if let Some(teacher) = teachers.first() {
                 check_anchoring(mixture.anchor(), &q, teacher);
+                check_anchor_weight(effective_anchor_weight(&q, teacher));
             }
         }
         Err(error) => assert!(
@@ -137,7 +157,12 @@ fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
         }
     }
     match mixture.build_batch(&teacher_batches, &student_batches) {
-        Ok(q) => check_batch(&q, default_sum_tolerance(q.vocab_size())),
+        Ok(q) => {
+            check_batch(&q, default_sum_tolerance(q.vocab_size()));
+            if let Some(teacher) = teacher_batches.first() {
+                check_anchor_weight(effective_anchor_weight_batch(&q, teacher));
+            }
+        }
         Err(error) => {
             let inner = match &error {
                 Error::InRow { source, .. } => source.as_ref(),
