@@ -352,6 +352,12 @@ fn extreme_temperatures_f32() {
         Distribution::from_logits(&[1.0_f32], 1e-300_f64 as f32),
         Err(Error::InvalidTemperature { value: 0.0 })
     );
+    assert_eq!(
+        Distribution::from_logits(&[1.0_f32], 1e300_f64 as f32),
+        Err(Error::InvalidTemperature {
+            value: f64::INFINITY
+        })
+    );
     extreme_temperatures::<f32>(1e-45, 1e38);
 }
 
