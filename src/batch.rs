@@ -3,7 +3,8 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::distribution::{
-    Distribution, log_softmax_into, normalize_weights_into, validate_probs, validate_tolerance,
+    Distribution, check_element_count, log_softmax_into, normalize_weights_into, validate_probs,
+    validate_tolerance,
 };
 use crate::error::{Error, Result};
 use crate::real::{Real, default_sum_tolerance, to_f64};
@@ -162,7 +163,8 @@ impl<F: Real> DistributionBatch<F> {
     /// # Errors
     ///
     /// - [`Error::Empty`] if `rows` is empty.
-    /// - [`Error::VocabularyMismatch`] if the distributions differ in size.
+    /// - [`Error::InRow`] wrapping [`Error::VocabularyMismatch`] for the first
+    ///   row whose size differs from the first row's.
     ///
     /// # Examples
     ///
@@ -202,13 +204,17 @@ impl<F: Real> DistributionBatch<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::Empty`] if `n_inputs` is 0.
+    /// - [`Error::Empty`] if `n_inputs` is 0.
+    /// - [`Error::InvalidParameter`] if the `n_inputs · V` probabilities would
+    ///   take more than `isize::MAX` bytes.
     pub fn repeat(distribution: &Distribution<F>, n_inputs: usize) -> Result<Self> {
         if n_inputs == 0 {
             return Err(Error::Empty {
                 what: "batch (no rows)",
             });
         }
+        let count = n_inputs.checked_mul(distribution.len());
+        check_element_count::<F>(count, "number of inputs", n_inputs)?;
         let probs = distribution
             .probs()
             .broadcast((n_inputs, distribution.len()))

@@ -83,6 +83,27 @@ pub(crate) fn validate_tolerance<F: Real>(tolerance: F) -> Result<()> {
     }
 }
 
+/// Checks that `count` values of `F` fit in one allocation of at most `isize::MAX` bytes.
+///
+/// `count` is `None` when computing it overflowed. Larger requests make
+/// ndarray and `Vec` panic with a capacity overflow, so they are rejected
+/// here. `name` and `value` describe the offending size in the error.
+pub(crate) fn check_element_count<F: Real>(
+    count: Option<usize>,
+    name: &'static str,
+    value: usize,
+) -> Result<()> {
+    let limit = isize::MAX.unsigned_abs() / std::mem::size_of::<F>();
+    match count {
+        Some(count) if count <= limit => Ok(()),
+        _ => Err(Error::InvalidParameter {
+            name,
+            value: value as f64,
+            requirement: "small enough that all probabilities fit in isize::MAX bytes",
+        }),
+    }
+}
+
 /// Divides non-negative weights by their sum, writing into `out`.
 ///
 /// The weights are first scaled by their maximum so that the sum cannot
@@ -323,7 +344,10 @@ impl<F: Real> Distribution<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::Empty`] if `len` is 0.
+    /// - [`Error::Empty`] if `len` is 0.
+    /// - [`Error::InvalidParameter`] if `len` values of `F` would take more
+    ///   than `isize::MAX` bytes. A smaller `len` that does not fit in memory
+    ///   aborts the process, as any failed allocation does.
     ///
     /// # Examples
     ///
@@ -338,6 +362,7 @@ impl<F: Real> Distribution<F> {
         if len == 0 {
             return Err(Error::Empty { what: "vocabulary" });
         }
+        check_element_count::<F>(Some(len), "vocabulary size", len)?;
         let count = F::from(len).ok_or(Error::Empty { what: "vocabulary" })?;
         let probs = Array1::from_elem(len, F::one() / count);
         let log_probs = Array1::from_elem(len, -count.ln());

@@ -13,25 +13,66 @@
 
 use crate::real::{Real, constant};
 
-/// A running sum with Neumaier's compensation.
+/// How many terms a [`CompensatedSum`] adds before it folds them into its total.
+const BLOCK_LEN: u32 = 1024;
+
+/// A running sum with Neumaier's compensation, folded into a second such sum every [`BLOCK_LEN`] terms.
 ///
-/// Its error is about one rounding of the result plus `ε²` times the sum of the
-/// magnitudes of the terms, independent of the number of terms.
+/// Neumaier's compensation term is itself summed without compensation, so
+/// over `n` terms its own rounding adds up to about `(n ε)²` of the sum: in
+/// f32 over 4 million terms that was 6.5e-5 of a softmax normalizer. Summing
+/// blocks of 1024 terms and then the block sums keeps `n ε` small at both
+/// levels, so the error stays about one rounding of the result plus `ε²`
+/// times the sum of the magnitudes of the terms.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CompensatedSum<F> {
-    sum: F,
-    compensation: F,
+    block: NeumaierSum<F>,
+    block_len: u32,
+    total: NeumaierSum<F>,
 }
 
 impl<F: Real> CompensatedSum<F> {
     pub(crate) fn new() -> Self {
         CompensatedSum {
+            block: NeumaierSum::new(),
+            block_len: 0,
+            total: NeumaierSum::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, term: F) {
+        self.block.add(term);
+        self.block_len += 1;
+        if self.block_len == BLOCK_LEN {
+            self.total.add(self.block.value());
+            self.block = NeumaierSum::new();
+            self.block_len = 0;
+        }
+    }
+
+    pub(crate) fn value(&self) -> F {
+        let mut total = self.total;
+        total.add(self.block.value());
+        total.value()
+    }
+}
+
+/// A running sum with Neumaier's compensation.
+#[derive(Debug, Clone, Copy)]
+struct NeumaierSum<F> {
+    sum: F,
+    compensation: F,
+}
+
+impl<F: Real> NeumaierSum<F> {
+    fn new() -> Self {
+        NeumaierSum {
             sum: F::zero(),
             compensation: F::zero(),
         }
     }
 
-    pub(crate) fn add(&mut self, term: F) {
+    fn add(&mut self, term: F) {
         let total = self.sum + term;
         if self.sum.abs() >= term.abs() {
             self.compensation = self.compensation + ((self.sum - total) + term);
@@ -41,7 +82,7 @@ impl<F: Real> CompensatedSum<F> {
         self.sum = total;
     }
 
-    pub(crate) fn value(&self) -> F {
+    fn value(&self) -> F {
         // An infinite term leaves a NaN compensation behind, so the infinite sum is returned.
         if !self.sum.is_finite() {
             return self.sum;
@@ -266,6 +307,24 @@ mod tests {
     fn compensated_sum_recovers_small_terms() {
         let total = compensated_sum([1.0_f64, 1e-16, 1e-16, -1.0]);
         assert!((total - 2e-16).abs() < 1e-30);
+    }
+
+    #[test]
+    fn compensated_sum_accurate_over_millions() {
+        // 2 million pairs (1, e^-1): plain Neumaier summation in f32 lost 6.5e-5
+        // of this sum, because its compensation term drifted.
+        let term = (-1.0_f32).exp();
+        let pairs = 2_000_000;
+        let total = compensated_sum((0..pairs).flat_map(|_| [1.0_f32, term]));
+        let exact = f64::from(pairs) * (1.0 + f64::from(term));
+        let error = (f64::from(total) - exact).abs() / exact;
+        assert!(error <= f64::from(f32::EPSILON), "relative error {error}");
+    }
+
+    #[test]
+    fn compensated_sum_keeps_infinity_across_blocks() {
+        let values = (0..3000).map(|i| if i == 10 { f64::INFINITY } else { 1.0 });
+        assert_eq!(compensated_sum(values), f64::INFINITY);
     }
 
     #[test]

@@ -92,7 +92,10 @@ impl<F: Real> MetaTeacherOperator<F> for ConvexMixture<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::TeacherCount`] unless exactly one base teacher is given.
+    /// - [`Error::TeacherCount`] unless exactly one base teacher is given.
+    /// - [`Error::Empty`] if `students` is empty.
+    /// - [`Error::LengthMismatch`] if the teacher or the last student is not as
+    ///   long as `out`.
     fn combine_into(
         &self,
         teachers: &[ArrayView1<F>],
@@ -109,6 +112,16 @@ impl<F: Real> MetaTeacherOperator<F> for ConvexMixture<F> {
         let student = students.last().ok_or(Error::Empty {
             what: "student history",
         })?;
+        // Zip panics on views of different lengths, and callers may pass any views.
+        for (what, found) in [("base teacher", teacher.len()), ("student", student.len())] {
+            if found != out.len() {
+                return Err(Error::LengthMismatch {
+                    what,
+                    expected: out.len(),
+                    found,
+                });
+            }
+        }
 
         let a = self.anchor;
         let b = F::one() - a;

@@ -33,9 +33,11 @@ pub struct GenerationRecord<F: Real = f64> {
     pub generation: usize,
     /// The distance `D(S_g)` of the student from the base teacher `T0`, in nats.
     pub divergence: F,
-    /// The contraction bound `(1 - a)^g D(S_0)` with the operator's declared anchor weight `a`.
+    /// The contraction bound `(1 - a)^g D(S_0)` with the operator's declared anchor weight `a`;
+    /// 0 where `(1 - a)^g = 0`, even if `D(S_0) = +inf`.
     pub bound: F,
-    /// The observed ratio `D(S_g) / D(S_{g-1})`; `None` at `g = 0` or after `D = 0`.
+    /// The observed ratio `D(S_g) / D(S_{g-1})`; `None` at `g = 0` and after a
+    /// generation where `D` was 0 or `+inf`.
     pub ratio: Option<F>,
     /// The smallest effective anchor weight `a*(q_{g-1}; T0)` over inputs of the
     /// meta-teacher this student learned from; `None` at `g = 0`.
@@ -179,8 +181,13 @@ pub fn run_exact_batch<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         records.push(GenerationRecord {
             generation,
             divergence,
-            bound: factor * initial,
-            ratio: (previous > F::zero()).then(|| divergence / previous),
+            // 0 · inf is NaN, but the bound is 0 once (1 - a)^g is 0: then q = T0.
+            bound: if factor.is_zero() {
+                F::zero()
+            } else {
+                factor * initial
+            },
+            ratio: (previous > F::zero() && previous.is_finite()).then(|| divergence / previous),
             effective_anchor_weight: Some(effective_anchor_weight_batch(&meta_teacher, teacher)?),
         });
         students.push(meta_teacher);
