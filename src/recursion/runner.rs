@@ -402,7 +402,8 @@ impl<'a, F: Real> Recursion<'a, F> {
             anchor_weight: Some(anchor),
             step_bound: Some(contraction * previous.divergence + fit_error_max),
             bound: contraction * previous.bound + fit_error_max,
-            ratio: (previous.divergence > F::zero()).then(|| divergence / previous.divergence),
+            ratio: (previous.divergence > F::zero() && previous.divergence.is_finite())
+                .then(|| divergence / previous.divergence),
             effective_anchor_weight: Some(effective_anchor_weight_batch(&meta_teacher, reference)?),
             fit_error: Some(fit_error),
             fit_error_max: Some(fit_error_max),
