@@ -50,6 +50,7 @@
 //! - The noisy bound with `ε = KL(q_g ‖ S_{g+1})` fails; it holds with the max
 //!   log-ratio `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` in place of `ε`.
 
+#![doc = include_str!("guarantees.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::float_cmp))]
 
