@@ -129,7 +129,7 @@ struct Sensitivities {
 pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     checker: &Checker<F>,
     operator: &O,
-    family: Option<&Family<'_, F>>,
+    family: Option<(F, &Family<'_, F>)>,
 ) -> PropertyRow<F> {
     let space = checker.space.clone();
     let strategy = (
@@ -141,13 +141,14 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
             (Just(first), Just(second), distribution::<F>(&space, size))
         });
     let delta = real::<F>(STABILITY_STEP);
-    let anchor = operator.anchor_weight();
+    // Move the family's own parameter: the declared weight can be another number.
+    let anchor = family.map_or_else(|| operator.anchor_weight(), |(anchor, _)| anchor);
     let moved_anchor = if anchor + delta <= F::one() {
         anchor + delta
     } else {
         anchor - delta
     };
-    let shifted = family.and_then(|make| make(moved_anchor).ok());
+    let shifted = family.and_then(|(_, make)| make(moved_anchor).ok());
     let tolerance = real::<F>(checker.tolerance);
     let largest = [Cell::new(0.0), Cell::new(0.0), Cell::new(0.0)];
 
