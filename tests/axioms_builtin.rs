@@ -631,6 +631,15 @@ fn post_maps_move_fixed_point() -> Result<()> {
     ];
     assert_verdicts(&report, expected);
     assert_agrees_with_declared(&report, &top);
+    for row in &report.rows {
+        for measurement in &row.measurements {
+            assert!(
+                !measurement.value.is_nan(),
+                "{measurement:?} of {:?}",
+                row.property
+            );
+        }
+    }
     Ok(())
 }
 

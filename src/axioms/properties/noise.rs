@@ -213,7 +213,13 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                     tolerance,
                     checker.generations,
                 )?;
-                let input_weights = (f64_of(limit.offset) - f64_of(other.offset)).abs() / 2.0;
+                let (first_offset, second_offset) = (f64_of(limit.offset), f64_of(other.offset));
+                // Two infinite offsets leave D infinite under every input weighting.
+                let input_weights = if first_offset.is_infinite() && second_offset.is_infinite() {
+                    0.0
+                } else {
+                    (first_offset - second_offset).abs() / 2.0
+                };
                 Ok(Ok(Sensitivities {
                     fit,
                     anchor: anchor_sensitivity,
