@@ -1,8 +1,8 @@
 //! Checks every built-in meta-teacher operator and combinator against the
 //! properties of "Recursive Meta-Distillation: An Axiomatic Framework for
-//! Iterative Knowledge Refinement" (Flouro and Chadwick) and prints a table of
-//! operators by properties, the key numbers next to what each operator
-//! declares about itself, and two full reports with their counterexamples.
+//! Iterative Knowledge Refinement" (Flouro and Chadwick). It prints a table of
+//! operators by properties, then the key numbers next to what each operator
+//! declares about itself, then two full reports with their counterexamples.
 //!
 //! Run with `cargo run --release --example axiom_report`.
 
@@ -19,7 +19,7 @@ use metadistill::{
 /// Random cases per property, the checker's default.
 const CASES: u32 = 64;
 
-/// The anchor weight every operator is built with, unless its label says otherwise.
+/// The anchor weight every operator is built with, unless its label names another.
 const ANCHOR: f64 = 0.3;
 
 /// A report under a short label, with the guarantees the operator declares.
@@ -181,7 +181,7 @@ fn check_all(checker: &Checker) -> Result<Vec<Entry>> {
     let report = checker.check_family(a, smooth)?;
     entries.push(entry("smooth eps=0.1", report, &smooth(a)?));
     // Tempering and top-k declare a = 0 whatever the inner mixture's weight, so
-    // the properties that vary a say nothing about them: check them alone.
+    // the properties that vary a do not apply and each is checked alone.
     let maps = [
         ("temper after mixture", PostMap::Temper { temperature: 2.0 }),
         ("top-2 after mixture", PostMap::TopK { k: 2 }),

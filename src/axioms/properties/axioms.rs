@@ -188,7 +188,7 @@ pub(super) fn continuity<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
             (Just(history), vec(distribution::<F>(&space, size), count))
         });
     let step = F::epsilon().sqrt();
-    // Move the family's own parameter: the declared weight can be another number.
+    // Vary the family's own parameter, because the declared weight can differ from it.
     let anchor = family.map_or_else(|| operator.anchor_weight(), |(anchor, _)| anchor);
     let moved_anchor = if anchor + step <= F::one() {
         anchor + step

@@ -141,7 +141,7 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
             (Just(first), Just(second), distribution::<F>(&space, size))
         });
     let delta = real::<F>(STABILITY_STEP);
-    // Move the family's own parameter: the declared weight can be another number.
+    // Vary the family's own parameter, because the declared weight can differ from it.
     let anchor = family.map_or_else(|| operator.anchor_weight(), |(anchor, _)| anchor);
     let moved_anchor = if anchor + delta <= F::one() {
         anchor + delta
