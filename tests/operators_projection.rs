@@ -639,3 +639,36 @@ fn large_vocabulary_projections() -> Result<()> {
     assert!(kl(&t, &q)? < kl(&t, &s)?);
     Ok(())
 }
+
+#[test]
+fn power_mean_guarantees_follow_order() -> Result<()> {
+    use metadistill::OperatorProperties;
+
+    let single = InformationProjection::single_teacher;
+    // Order 2 anchors pointwise for one teacher and the latest student exactly
+    // when a <= 1/2, and trivially at a = 1 where the output is T0.
+    assert!(single(PowerMeanProjection::ChiSquared, 0.3)?.anchors_pointwise());
+    assert!(!single(PowerMeanProjection::ChiSquared, 0.7)?.anchors_pointwise());
+    assert!(single(PowerMeanProjection::ChiSquared, 1.0)?.anchors_pointwise());
+    assert_eq!(
+        single(PowerMeanProjection::ChiSquared, 0.3)?.contraction_factor(),
+        None
+    );
+    // Orders in [0, 1] contract like the geometric pool but do not anchor pointwise.
+    let hellinger = single(PowerMeanProjection::SquaredHellinger, 0.3)?;
+    assert!(!hellinger.anchors_pointwise());
+    assert_eq!(hellinger.contraction_factor(), Some(0.7));
+    let harmonic = single(PowerMeanProjection::Amari { order: -1.0 }, 0.3)?;
+    assert!(!harmonic.anchors_pointwise());
+    assert_eq!(harmonic.contraction_factor(), None);
+
+    // Pooled weights (0.15, 0.15, 0.7): √0.15 >= 0.15 (2 √0.15 + √0.7).
+    let two = GeneralizedMixture::new(0.3, Weights::uniform(2)?, HistoryWeights::Latest)?;
+    let chi_two = InformationProjection::new(PowerMeanProjection::ChiSquared, two)?;
+    assert!(chi_two.anchors_pointwise());
+    // A window of students changes the pooled weights with the history: no claim.
+    let window = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Window { length: 3 })?;
+    let chi_window = InformationProjection::new(PowerMeanProjection::ChiSquared, window)?;
+    assert!(!chi_window.anchors_pointwise());
+    Ok(())
+}

@@ -326,7 +326,7 @@ impl<F: Real> Checker<F> {
         let operator = make(anchor)?;
         let family =
             |a: F| -> Result<Box<dyn MetaTeacherOperator<F> + '_>> { Ok(Box::new(make(a)?)) };
-        Ok(self.report(&operator, Some(&family)))
+        Ok(self.report(&operator, Some((anchor, &family))))
     }
 
     /// Searches for an input on which `first` and `second` differ by more than the
@@ -362,10 +362,12 @@ impl<F: Real> Checker<F> {
     }
 
     /// Builds the report for `operator`, with `family` for the properties that vary `a`.
+    ///
+    /// `family` pairs the constructor with the anchor weight it built `operator` from.
     fn report<O: MetaTeacherOperator<F> + ?Sized>(
         &self,
         operator: &O,
-        family: Option<&Family<'_, F>>,
+        family: Option<(F, &Family<'_, F>)>,
     ) -> Report<F> {
         let rows = self
             .properties

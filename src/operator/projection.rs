@@ -335,12 +335,18 @@ pub(crate) fn amari_alpha_slices<F: Real>(p: &[F], q: &[F], order: F) -> Result<
 /// reverse-KL case is the geometric (log-linear) pool `q ∝ T0^a S_g^(1-a)`.
 ///
 /// - Declared anchor weight: `a w_0`, as for the mixture. Pointwise anchoring
-///   holds only for forward KL (order 1, the mixture itself). For other orders
-///   the normalization can push `a*(q; T0)` below `a`; for the geometric pool
-///   `a* -> 0` as some `S_i / T0_i -> 0`.
-/// - Contraction, one teacher: factor `1 - a` for orders 1 and 0. For the
+///   always holds for forward KL (order 1, the mixture itself). For orders
+///   below 1 the normalization can push `a*(q; T0)` below `a`; for the
+///   geometric pool `a* -> 0` as some `S_i / T0_i -> 0`. For orders above 1
+///   with one teacher and the latest student it holds exactly when `a <= 1/2`
+///   ([`OperatorProperties::anchors_pointwise`](crate::OperatorProperties::anchors_pointwise)
+///   gives the general condition).
+/// - Contraction, one teacher: factor `1 - a` for orders `0 <= b <= 1`. For the
 ///   geometric pool `KL(T0 ‖ q) = (1 - a) KL(T0 ‖ S_g) + ln Z` with
-///   `Z = Σ T0^a S_g^(1-a) <= 1` (Holder). No factor is proven for other orders.
+///   `Z = Σ T0^a S_g^(1-a) <= 1` (Holder); other orders in `[0, 1]` lie
+///   between the geometric and the arithmetic mean, which gives the same bound.
+///   No factor is proven for other orders, and chi-squared exceeds `1 - a` on
+///   some inputs.
 /// - Fixed point: the normalized power mean of the teachers alone (so `T0`
 ///   with one teacher). Substituting `q ∝ M_b(T)` into the pool gives
 ///   `(a M_b^b + (1 - a) c^b M_b^b)^(1/b) ∝ M_b`, so it is fixed.

@@ -91,13 +91,57 @@ impl<F: Real> OperatorProperties<F> for GeneralizedMixture<F> {
 }
 
 impl<F: Real> OperatorProperties<F> for InformationProjection<F> {
+    /// `true` for order 1 (the mixture), for `a w_0 = 1` (the output is `T0`), and for
+    /// orders `b > 1` with the latest student only when the pooled weights allow it.
+    ///
+    /// With pooled weights `λ_k` (`λ_0 = a w_0` on `T0`) and `b > 1`, Minkowski's
+    /// inequality gives `M_b(i) >= λ_0^(1/b) T0_i` and `Σ_i M_b(i) <= Σ_k λ_k^(1/b)`:
+    ///
+    /// ```text
+    /// a*(q; T0) >= λ_0^(1/b) / Σ_k λ_k^(1/b)
+    /// ```
+    ///
+    /// Points with nearly disjoint supports approach this bound, so anchoring
+    /// holds exactly when it is at least `λ_0`. For one teacher and the latest
+    /// student that means `a <= 1/2`. For `b < 1` a student with `S_i -> 0`
+    /// pushes `a*` down to `λ_0^(1/b) < λ_0` (`0 < b < 1`) or to 0 (`b <= 0`).
+    /// Other history schemes change the student weights with the history, so no
+    /// order other than 1 is claimed for them.
     fn anchors_pointwise(&self) -> bool {
-        self.projection().order() == F::one()
+        let order = self.projection().order();
+        let anchor = self.anchor_weight();
+        if order == F::one() || anchor >= F::one() {
+            return true;
+        }
+        if order < F::one() || !self.weighting().reads_latest_only() {
+            return false;
+        }
+        let weighting = self.weighting();
+        let exponent = F::one() / order;
+        let a = weighting.anchor();
+        let teachers = weighting
+            .teacher_weights()
+            .as_slice()
+            .iter()
+            .fold(F::zero(), |sum, &w| sum + (a * w).powf(exponent));
+        let spread = teachers + (F::one() - a).powf(exponent);
+        anchor.powf(exponent) >= anchor * spread
     }
-    /// `1 - a` for orders 1 (mixture) and 0 (geometric pool) with all teacher weight on `T0`.
+    /// `1 - a` for orders `0 <= b <= 1` with all teacher weight on `T0`.
+    ///
+    /// For these orders the power mean lies between the geometric and the
+    /// arithmetic mean, `M_0 <= M_b <= M_1`, so `Z = Σ_i M_b(i) <= 1` and
+    ///
+    /// ```text
+    /// KL(T0 ‖ M_b / Z) = Σ_i T0_i ln(T0_i / M_b(i)) + ln Z
+    ///                  <= Σ_i T0_i ln(T0_i / M_0(i)) = (1 - a) Σ_j v_j KL(T0 ‖ S_{g-j})
+    /// ```
+    ///
+    /// No factor is proven for other orders: chi-squared (`b = 2`) and `b = -1`
+    /// exceed `1 - a` on some inputs.
     fn contraction_factor(&self) -> Option<F> {
         let order = self.projection().order();
-        let proven = order == F::one() || order.is_zero();
+        let proven = order >= F::zero() && order <= F::one();
         (proven && teacher_weight_on_first(self.weighting()))
             .then(|| F::one() - self.weighting().anchor())
     }

@@ -177,7 +177,7 @@ fn perturb<F: Real>(
 pub(super) fn continuity<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     checker: &Checker<F>,
     operator: &O,
-    family: Option<&Family<'_, F>>,
+    family: Option<(F, &Family<'_, F>)>,
 ) -> PropertyRow<F> {
     let space = checker.space.clone();
     let inputs = checker.teachers;
@@ -188,13 +188,14 @@ pub(super) fn continuity<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
             (Just(history), vec(distribution::<F>(&space, size), count))
         });
     let step = F::epsilon().sqrt();
-    let anchor = operator.anchor_weight();
+    // Vary the family's own parameter, because the declared weight can differ from it.
+    let anchor = family.map_or_else(|| operator.anchor_weight(), |(anchor, _)| anchor);
     let moved_anchor = if anchor + step <= F::one() {
         anchor + step
     } else {
         anchor - step
     };
-    let shifted = family.and_then(|make| make(moved_anchor).ok());
+    let shifted = family.and_then(|(_, make)| make(moved_anchor).ok());
     let largest_inputs = Cell::new(0.0);
     let largest_anchor = Cell::new(0.0);
 

@@ -17,17 +17,22 @@ use crate::operator::MetaTeacherOperator;
 use crate::real::Real;
 
 /// Checks one property of `operator`; `family` builds the operator for other anchor weights.
+///
+/// `family` pairs the constructor with the anchor weight `operator` was built
+/// from, which can differ from the weight it declares (a tempered mixture
+/// declares 0, a two-teacher mixture `a w_0`).
 pub(crate) fn check_property<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     checker: &Checker<F>,
     property: Property,
     operator: &O,
-    family: Option<&Family<'_, F>>,
+    family_at: Option<(F, &Family<'_, F>)>,
 ) -> PropertyRow<F> {
+    let family = family_at.map(|(_, make)| make);
     match property {
         Property::ValidOutput => axioms::valid_output(checker, operator),
         Property::Positivity => axioms::positivity(checker, operator),
         Property::Anchoring => axioms::anchoring(checker, operator),
-        Property::Continuity => axioms::continuity(checker, operator, family),
+        Property::Continuity => axioms::continuity(checker, operator, family_at),
         Property::Monotonicity => axioms::monotonicity(checker, family),
         Property::Contraction => dynamics::contraction(checker, operator),
         Property::FixedPoint => dynamics::fixed_point(checker, operator),
@@ -35,7 +40,7 @@ pub(crate) fn check_property<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         Property::NoisyContractionCorrected => noise::noisy_contraction(checker, operator, true),
         Property::NoAnchoring => dynamics::no_anchoring(checker, operator, family),
         Property::RateDependence => dynamics::rate_dependence(checker, family),
-        Property::Stability => noise::stability(checker, operator, family),
+        Property::Stability => noise::stability(checker, operator, family_at),
         Property::Equivalence => PropertyRow::not_applicable(
             property,
             "compares two operators: use Checker::equivalence",

@@ -129,7 +129,7 @@ struct Sensitivities {
 pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     checker: &Checker<F>,
     operator: &O,
-    family: Option<&Family<'_, F>>,
+    family: Option<(F, &Family<'_, F>)>,
 ) -> PropertyRow<F> {
     let space = checker.space.clone();
     let strategy = (
@@ -141,13 +141,14 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
             (Just(first), Just(second), distribution::<F>(&space, size))
         });
     let delta = real::<F>(STABILITY_STEP);
-    let anchor = operator.anchor_weight();
+    // Vary the family's own parameter, because the declared weight can differ from it.
+    let anchor = family.map_or_else(|| operator.anchor_weight(), |(anchor, _)| anchor);
     let moved_anchor = if anchor + delta <= F::one() {
         anchor + delta
     } else {
         anchor - delta
     };
-    let shifted = family.and_then(|make| make(moved_anchor).ok());
+    let shifted = family.and_then(|(_, make)| make(moved_anchor).ok());
     let tolerance = real::<F>(checker.tolerance);
     let largest = [Cell::new(0.0), Cell::new(0.0), Cell::new(0.0)];
 
@@ -212,7 +213,13 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                     tolerance,
                     checker.generations,
                 )?;
-                let input_weights = (f64_of(limit.offset) - f64_of(other.offset)).abs() / 2.0;
+                let (first_offset, second_offset) = (f64_of(limit.offset), f64_of(other.offset));
+                // Two infinite offsets leave D infinite under every input weighting.
+                let input_weights = if first_offset.is_infinite() && second_offset.is_infinite() {
+                    0.0
+                } else {
+                    (first_offset - second_offset).abs() / 2.0
+                };
                 Ok(Ok(Sensitivities {
                     fit,
                     anchor: anchor_sensitivity,
