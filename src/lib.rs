@@ -11,7 +11,8 @@
 //!   per input `x`, valid by construction;
 //! - [`divergence`]: KL and its relatives, accurate to near machine precision;
 //! - [`MetaTeacherOperator`]: the operator trait, with [`ConvexMixture`];
-//! - [`recursion`]: the recursion under exact realizability and its trajectory.
+//! - [`recursion`]: the recursion under exact realizability and its trajectory;
+//! - [`kernels`]: fused batched kernels on `B × V` matrices for LLM-sized vocabularies.
 //!
 //! Conventions: natural logarithms (nats) unless a function says bits,
 //! `0 ln 0 = 0`, `q_i = 0 < p_i` gives `+inf`. Every function that takes user
@@ -46,6 +47,7 @@ pub mod batch;
 pub mod distribution;
 pub mod divergence;
 mod error;
+pub mod kernels;
 pub mod operator;
 mod real;
 pub mod recursion;
