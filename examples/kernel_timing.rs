@@ -1,10 +1,11 @@
 //! Times the batched kernels on one shape and prints a table of median times.
 //!
 //! ```text
-//! cargo run --release --example kernel_timing -- [ROWS] [COLUMNS] [THREADS] [f32|f64] [REPEATS]
+//! cargo run --release --example kernel_timing -- [ROWS] [COLUMNS] [THREADS] [f32|f64] [REPEATS] [KERNELS]
 //! ```
 //!
-//! Defaults: 256 rows, 131072 columns, all threads, f64, 5 repeats. Each line
+//! Defaults: 256 rows, 131072 columns, all threads, f64, 5 repeats, all kernels
+//! (KERNELS is a comma-separated subset of dot,kl,js,cross_entropy,entropy,kl_logits). Each line
 //! gives the kernel, the precision, the shape, the thread count, the median
 //! seconds per call and the nanoseconds per entry. `scripts/peer_comparison.py`
 //! runs this program and reads the lines that start with `kernel\t`.
@@ -64,7 +65,14 @@ fn median_seconds(repeats: usize, mut run: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-fn time_all<F: KernelFloat>(rows: usize, columns: usize, threads: usize, repeats: usize) {
+fn time_all<F: KernelFloat>(
+    rows: usize,
+    columns: usize,
+    threads: usize,
+    repeats: usize,
+    selected: &[&str],
+) {
+    let wanted = |name: &str| selected.is_empty() || selected.contains(&name);
     let precision = std::any::type_name::<F>();
     let teacher_logits = random_logits::<F>(rows, columns, 1);
     let student_logits = random_logits::<F>(rows, columns, 2);
@@ -72,47 +80,59 @@ fn time_all<F: KernelFloat>(rows: usize, columns: usize, threads: usize, repeats
     let q = softmax(&student_logits);
     let mut out = Array1::<F>::zeros(rows);
 
-    let mut report = |name: &str, seconds: f64| {
+    let report = |name: &str, seconds: f64| {
         let per_entry = seconds * 1e9 / (rows * columns) as f64;
         println!(
             "kernel\t{name}\t{precision}\t{rows}\t{columns}\t{threads}\t{seconds:.6e}\t{per_entry:.4}"
         );
     };
-    let mut check = |result: metadistill::Result<()>| {
+    let check = |result: metadistill::Result<()>| {
         if let Err(error) = result {
             eprintln!("kernel failed: {error}");
             std::process::exit(1);
         }
     };
 
-    let seconds = median_seconds(repeats, || {
-        check(dot_rows(p.view(), q.view(), out.view_mut()))
-    });
-    report("dot", seconds);
-    let seconds = median_seconds(repeats, || {
-        check(kl_rows(p.view(), q.view(), out.view_mut()))
-    });
-    report("kl", seconds);
-    let seconds = median_seconds(repeats, || {
-        check(js_rows(p.view(), q.view(), out.view_mut()))
-    });
-    report("js", seconds);
-    let seconds = median_seconds(repeats, || {
-        check(cross_entropy_rows(p.view(), q.view(), out.view_mut()))
-    });
-    report("cross_entropy", seconds);
-    let seconds = median_seconds(repeats, || check(entropy_rows(p.view(), out.view_mut())));
-    report("entropy", seconds);
-    let temperature = F::one();
-    let seconds = median_seconds(repeats, || {
-        check(kl_from_logits_rows(
-            teacher_logits.view(),
-            student_logits.view(),
-            temperature,
-            out.view_mut(),
-        ))
-    });
-    report("kl_logits", seconds);
+    if wanted("dot") {
+        let seconds = median_seconds(repeats, || {
+            check(dot_rows(p.view(), q.view(), out.view_mut()))
+        });
+        report("dot", seconds);
+    }
+    if wanted("kl") {
+        let seconds = median_seconds(repeats, || {
+            check(kl_rows(p.view(), q.view(), out.view_mut()))
+        });
+        report("kl", seconds);
+    }
+    if wanted("js") {
+        let seconds = median_seconds(repeats, || {
+            check(js_rows(p.view(), q.view(), out.view_mut()))
+        });
+        report("js", seconds);
+    }
+    if wanted("cross_entropy") {
+        let seconds = median_seconds(repeats, || {
+            check(cross_entropy_rows(p.view(), q.view(), out.view_mut()))
+        });
+        report("cross_entropy", seconds);
+    }
+    if wanted("entropy") {
+        let seconds = median_seconds(repeats, || check(entropy_rows(p.view(), out.view_mut())));
+        report("entropy", seconds);
+    }
+    if wanted("kl_logits") {
+        let temperature = F::one();
+        let seconds = median_seconds(repeats, || {
+            check(kl_from_logits_rows(
+                teacher_logits.view(),
+                student_logits.view(),
+                temperature,
+                out.view_mut(),
+            ))
+        });
+        report("kl_logits", seconds);
+    }
 }
 
 fn main() {
@@ -130,6 +150,10 @@ fn main() {
     );
     let precision = args.get(3).map_or("f64", String::as_str);
     let repeats = number(4, 5).max(1);
+    let selected: Vec<&str> = args
+        .get(5)
+        .map(|list| list.split(',').collect())
+        .unwrap_or_default();
 
     println!(
         "# dispatched features: {}",
@@ -144,7 +168,7 @@ fn main() {
         }
     };
     pool.install(|| match precision {
-        "f32" => time_all::<f32>(rows, columns, threads, repeats),
-        _ => time_all::<f64>(rows, columns, threads, repeats),
+        "f32" => time_all::<f32>(rows, columns, threads, repeats, &selected),
+        _ => time_all::<f64>(rows, columns, threads, repeats, &selected),
     });
 }

@@ -163,6 +163,10 @@ where
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
+        // Below two tasks' worth of entries the pool costs more than it saves.
+        if out.len().saturating_mul(columns) < 2 * MIN_ENTRIES_PER_TASK {
+            return out.axis_iter_mut(Axis(0)).enumerate().try_for_each(store);
+        }
         let rows_per_task = (MIN_ENTRIES_PER_TASK / columns.max(1)).max(1);
         out.axis_iter_mut(Axis(0))
             .into_par_iter()
@@ -202,7 +206,7 @@ pub(crate) fn compute_logits_row<F: KernelFloat>(
     logits_row(teacher, student, inverse_temperature)
 }
 
-/// Converts a shape error message into the crate error for the output length.
+/// Checks that the output has one entry per row.
 pub(crate) fn check_output_len(expected: usize, found: usize) -> Result<()> {
     if expected == found {
         Ok(())

@@ -2,7 +2,7 @@
 //!
 //! Each kernel walks a row in blocks of `LANES` tokens. A block whose entries
 //! are all positive normal numbers (and at most 1 where a kernel needs it)
-//! takes the vector path; any other block (zeros, subnormals, NaN, negative or
+//! takes the vector path. Any other block (zeros, subnormals, NaN, negative or
 //! infinite entries) takes the scalar per-token terms of the `divergence`
 //! module, which also reports invalid entries. The tail of the row shorter
 //! than a block takes the scalar terms too.
@@ -152,7 +152,7 @@ pub(crate) fn kl_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
         }
     }
 
-    // KL = Σ p φ(q/p) + Σ (p - q), and `differences` holds Σ (q - p).
+    // KL = Σ p φ(q/p) + Σ (p - q), and `differences` contains Σ (q - p).
     Ok((phi.value() - differences.value()).max(F::zero()))
 }
 

@@ -209,7 +209,7 @@ impl KernelFloat for f32 {
 /// Computes `a · b + c`, fused into one rounding when `FMA` is set.
 ///
 /// `FMA` is a compile-time flag because `mul_add` without hardware support
-/// is a slow library call; the dispatcher sets it only in clones whose target
+/// is a slow library call. The dispatcher sets it only in clones whose target
 /// has fused multiply-add.
 #[inline(always)]
 pub(crate) fn mul_add<F: KernelFloat, const FMA: bool>(a: F, b: F, c: F) -> F {

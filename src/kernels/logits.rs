@@ -9,7 +9,7 @@
 //! KL(p ‖ q) = Σ_i p_i ψ(t_i),   ψ(t) = e^(-t) - 1 + t >= 0
 //! ```
 //!
-//! The last line holds because `Σ p_i = Σ q_i = 1` exactly for softmax
+//! The last line is true because `Σ p_i = Σ q_i = 1` exactly for softmax
 //! distributions, so `Σ p_i t_i = Σ (q_i - p_i + p_i t_i)`. Every term is
 //! non-negative: near `t = 0` it is `p t² P(t)` from the series of `ψ`, away from
 //! 0 it is `q - p + p t`. The row is read three times (maximum, the two

@@ -13,12 +13,14 @@
 //! - [`dot_rows`]: the row-wise dot product, the memory-bandwidth floor the
 //!   benchmarks compare against.
 //!
-//! Each kernel makes a single pass (three for the logits, the last two from
-//! cache), allocates nothing that grows with `B × V`, computes the logarithm
-//! and exponential with vector polynomials, picks the widest vector
-//! instruction set of the CPU at run time (AVX-512, AVX2 or SSE on x86-64,
-//! NEON on aarch64) and, with the default `parallel` feature, runs rows on the
-//! rayon thread pool. A single row runs on one thread.
+//! Each kernel makes a single pass over memory (the logits kernel reads each
+//! row three times, the last two from cache) and allocates nothing that grows
+//! with `B × V`. The logarithm and exponential are vector polynomials. At run
+//! time the kernels pick the widest vector instruction set of the CPU
+//! (AVX-512, AVX2 or SSE on x86-64, NEON on aarch64). With the default
+//! `parallel` feature, rows run on the rayon thread pool.
+//!
+//! NOTE: a single row runs on one thread, so `B = 1` gains nothing from more cores.
 //!
 //! # What the kernels check
 //!
@@ -289,8 +291,8 @@ pub fn entropy_rows<F: KernelFloat>(p: ArrayView2<F>, out: ArrayViewMut1<F>) -> 
 /// Computes the row-wise dot product `Σ_i p[x,i] q[x,i]`, the memory-floor reference kernel.
 ///
 /// It reads the same bytes as [`kl_rows`] and does one multiply-add per
-/// token, so its time is what moving the data costs; the benchmarks report the
-/// other kernels relative to it. It checks nothing but the shapes and uses
+/// token, so its time is what moving the data costs. The benchmarks report
+/// the other kernels relative to it. It checks nothing but the shapes and uses
 /// plain (uncompensated) summation.
 ///
 /// # Errors

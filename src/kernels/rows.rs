@@ -9,9 +9,9 @@ use super::lanes::{KernelFloat, LANES, Lanes};
 
 /// A row of a matrix the kernels read in blocks of `LANES` entries.
 ///
-/// Contiguous rows are read straight from memory; strided rows (a column
+/// Contiguous rows are read straight from memory. Strided rows (a column
 /// slice of a larger array, a transposed view) are gathered one block at a
-/// time into a stack array, so neither allocates.
+/// time into a stack array, so neither kind allocates.
 pub(crate) trait RowAccess<F: KernelFloat> {
     fn len(&self) -> usize;
     fn get(&self, index: usize) -> F;
@@ -65,7 +65,7 @@ impl<F: KernelFloat> RowAccess<F> for Strided<'_, F> {
 /// An invalid entry found by a row kernel, before the row number is known.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct EntryError {
-    /// Which input: [`EntryError::FIRST`] or [`EntryError::SECOND`].
+    /// Index of the input, [`EntryError::FIRST`] or [`EntryError::SECOND`].
     pub(crate) input: usize,
     pub(crate) index: usize,
     pub(crate) value: f64,
@@ -77,7 +77,7 @@ impl EntryError {
     pub(crate) const SECOND: usize = 1;
 }
 
-/// What a row kernel can report.
+/// An error a row kernel reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum RowError {
     Entry(EntryError),
