@@ -98,62 +98,68 @@ pub(crate) fn kl_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
     let len = p.len();
     let mut phi = LaneSum::new();
     let mut differences = LaneSum::new();
-    let scalar = |index: usize,
-                  pi: F,
-                  qi: F,
-                  phi: &mut LaneSum<F>,
-                  differences: &mut LaneSum<F>|
-     -> Result<bool, RowError> {
-        check_probability(EntryError::FIRST, index, pi)?;
-        check_probability(EntryError::SECOND, index, qi)?;
-        let (phi_part, defect_part) = terms::kl_term(pi, qi);
-        if phi_part == F::infinity() {
-            return Ok(false);
-        }
-        phi.add_one(phi_part);
-        differences.add_one(-defect_part);
-        Ok(true)
-    };
-
     let mut start = 0;
-    while start + LANES <= len {
-        let p_block = p.block(start);
-        let q_block = q.block(start);
+    while start < len {
+        // The tail is padded with zeros, whose terms are (0, 0).
+        let (p_block, q_block) = if start + LANES <= len {
+            (p.block(start), q.block(start))
+        } else {
+            (padded_block(p, start), padded_block(q, start))
+        };
+        // Each branch adds its own terms: merging the two blocks of terms
+        // first would send them through the stack.
         if all_normal_up_to(&p_block, F::max_value()) && all_normal_up_to(&q_block, F::max_value())
         {
             let (phi_terms, difference_terms) = kl_block::<F, FMA>(&p_block, &q_block);
             phi.add_same_sign(&phi_terms);
             differences.add(&difference_terms);
         } else {
-            for lane in 0..LANES {
-                let finite = scalar(
-                    start + lane,
-                    p_block[lane],
-                    q_block[lane],
-                    &mut phi,
-                    &mut differences,
-                )?;
-                if !finite {
-                    return Ok(F::infinity());
-                }
-            }
+            let Some((phi_terms, difference_terms)) = kl_block_scalar(&p_block, &q_block, start)?
+            else {
+                return Ok(F::infinity());
+            };
+            phi.add_same_sign(&phi_terms);
+            differences.add(&difference_terms);
         }
         start += LANES;
-    }
-    for index in start..len {
-        if !scalar(
-            index,
-            p.get(index),
-            q.get(index),
-            &mut phi,
-            &mut differences,
-        )? {
-            return Ok(F::infinity());
-        }
     }
 
     // KL = Σ p φ(q/p) + Σ (p - q), and `differences` contains Σ (q - p).
     Ok((phi.value() - differences.value()).max(F::zero()))
+}
+
+/// Returns entries `start ..` of a row with fewer than `LANES` left, padded with zeros.
+#[inline(always)]
+fn padded_block<F: KernelFloat, R: RowAccess<F>>(row: &R, start: usize) -> Lanes<F> {
+    let mut block = [F::zero(); LANES];
+    for (offset, slot) in block.iter_mut().enumerate().take(row.len() - start) {
+        *slot = row.get(start + offset);
+    }
+    block
+}
+
+/// Returns the scalar KL terms of a block with zeros, subnormals or invalid entries,
+/// or `None` if some token has `q = 0 < p` (the row is then `+inf`).
+#[cold]
+#[inline(never)]
+fn kl_block_scalar<F: KernelFloat>(
+    p: &Lanes<F>,
+    q: &Lanes<F>,
+    start: usize,
+) -> Result<Option<(Lanes<F>, Lanes<F>)>, RowError> {
+    let mut phi = [F::zero(); LANES];
+    let mut difference = [F::zero(); LANES];
+    for lane in 0..LANES {
+        check_probability(EntryError::FIRST, start + lane, p[lane])?;
+        check_probability(EntryError::SECOND, start + lane, q[lane])?;
+        let (phi_part, defect_part) = terms::kl_term(p[lane], q[lane]);
+        if phi_part == F::infinity() {
+            return Ok(None);
+        }
+        phi[lane] = phi_part;
+        difference[lane] = -defect_part;
+    }
+    Ok(Some((phi, difference)))
 }
 
 /// Returns the per-token Jensen-Shannon terms of one block of entries in `[MIN_POSITIVE, 1]`.
