@@ -230,7 +230,7 @@ fn geometric_pool_matches_direct_formula() -> Result<(), Error> {
             );
         }
     }
-    assert_eq!(out[[1, 4]], 0.0);
+    assert_eq!(out[[1, 4]].to_bits(), 0);
     Ok(())
 }
 

@@ -16,6 +16,12 @@
 //! normalizers, the terms); the last two passes read it from cache for rows up
 //! to about a megabyte per input. No probability is stored.
 
+// Lane loops index several arrays by the same lane on purpose: that is the
+// form the compiler turns into vector instructions.
+#![allow(clippy::needless_range_loop)]
+
+use std::cmp::Ordering;
+
 use super::lanes::{KernelFloat, LANES, LaneSum, exp_nonpositive, polynomial};
 use super::rows::{EntryError, RowAccess, RowError, check_logit};
 
@@ -33,7 +39,7 @@ fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, 
         let block = row.block(start);
         for lane in 0..LANES {
             // NaN and +inf both fail `< inf`.
-            invalid |= !(block[lane] < F::infinity());
+            invalid |= block[lane].partial_cmp(&F::infinity()) != Some(Ordering::Less);
             maxima[lane] = if block[lane] > maxima[lane] {
                 block[lane]
             } else {

@@ -29,8 +29,8 @@ use super::lanes::{KernelFloat, LANES, all_normal_up_to, ln};
 /// use metadistill::kernels::mixture_into;
 /// use ndarray::{Array2, array};
 ///
-/// let teacher = array![[0.6, 0.3, 0.1]];
-/// let student = array![[0.2, 0.5, 0.3]];
+/// let teacher = array![[0.6_f64, 0.3, 0.1]];
+/// let student = array![[0.2_f64, 0.5, 0.3]];
 /// let mut out = Array2::zeros((1, 3));
 /// mixture_into(0.3, teacher.view(), student.view(), out.view_mut())?;
 /// assert!((out[[0, 0]] - 0.32).abs() < 1e-15);

@@ -51,7 +51,7 @@
 //! use metadistill::kernels::kl_rows;
 //! use ndarray::{Array1, array};
 //!
-//! let teacher = array![[0.6, 0.3, 0.1], [0.5, 0.25, 0.25]];
+//! let teacher = array![[0.6_f64, 0.3, 0.1], [0.5, 0.25, 0.25]];
 //! let student = array![[0.2, 0.5, 0.3], [0.5, 0.25, 0.25]];
 //! let mut kl = Array1::zeros(2);
 //! kl_rows(teacher.view(), student.view(), kl.view_mut())?;
@@ -349,7 +349,7 @@ pub fn dot_rows<F: KernelFloat>(
 /// use metadistill::{Distribution, divergence::kl, kernels::kl_from_logits_rows};
 /// use ndarray::{Array1, array};
 ///
-/// let teacher = array![[2.0, 1.0, 0.1]];
+/// let teacher = array![[2.0_f64, 1.0, 0.1]];
 /// let student = array![[0.5, 1.5, 0.3]];
 /// let mut out = Array1::zeros(1);
 /// kl_from_logits_rows(teacher.view(), student.view(), 2.0, out.view_mut())?;
