@@ -72,7 +72,7 @@ fn time_all<F: KernelFloat>(
     repeats: usize,
     selected: &[&str],
 ) {
-    let wanted = |name: &str| selected.is_empty() || selected.contains(&name);
+    let is_selected = |name: &str| selected.is_empty() || selected.contains(&name);
     let precision = std::any::type_name::<F>();
     let teacher_logits = random_logits::<F>(rows, columns, 1);
     let student_logits = random_logits::<F>(rows, columns, 2);
@@ -93,35 +93,35 @@ fn time_all<F: KernelFloat>(
         }
     };
 
-    if wanted("dot") {
+    if is_selected("dot") {
         let seconds = median_seconds(repeats, || {
             check(dot_rows(p.view(), q.view(), out.view_mut()))
         });
         report("dot", seconds);
     }
-    if wanted("kl") {
+    if is_selected("kl") {
         let seconds = median_seconds(repeats, || {
             check(kl_rows(p.view(), q.view(), out.view_mut()))
         });
         report("kl", seconds);
     }
-    if wanted("js") {
+    if is_selected("js") {
         let seconds = median_seconds(repeats, || {
             check(js_rows(p.view(), q.view(), out.view_mut()))
         });
         report("js", seconds);
     }
-    if wanted("cross_entropy") {
+    if is_selected("cross_entropy") {
         let seconds = median_seconds(repeats, || {
             check(cross_entropy_rows(p.view(), q.view(), out.view_mut()))
         });
         report("cross_entropy", seconds);
     }
-    if wanted("entropy") {
+    if is_selected("entropy") {
         let seconds = median_seconds(repeats, || check(entropy_rows(p.view(), out.view_mut())));
         report("entropy", seconds);
     }
-    if wanted("kl_logits") {
+    if is_selected("kl_logits") {
         let temperature = F::one();
         let seconds = median_seconds(repeats, || {
             check(kl_from_logits_rows(

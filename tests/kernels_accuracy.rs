@@ -1,10 +1,10 @@
 //! The fused batched kernels against the scalar divergences of the crate.
 //!
 //! The scalar functions of `metadistill::divergence` are accurate to about
-//! `1e-13` relative against 60-digit references; the kernels must agree with
-//! them to the same order on `f64` (and to about `1e-5` on `f32`), including
-//! near-equal pairs and entries near the smallest normal number, where the
-//! textbook formula keeps no correct digit.
+//! `1e-13` relative against 60-digit references. The kernels must agree with
+//! them to the same order on `f64` (and to about `1e-5` on `f32`). That
+//! includes near-equal pairs and entries near the smallest normal number,
+//! where the textbook formula keeps no correct digit.
 
 use metadistill::divergence::{Divergence, kl};
 use metadistill::kernels::{

@@ -2,7 +2,7 @@
 //!
 //! A counting global allocator (`stats_alloc`) records the bytes requested while each kernel
 //! runs on a 64 × 8192 batch (4 MiB per `f64` input). This file is its own
-//! test binary, so no other test shares the allocator; the tests inside it
+//! test binary, so no other test shares the allocator. The tests inside it
 //! take a lock so that one kernel's count never includes another's.
 
 use std::alloc::System;
