@@ -354,6 +354,34 @@ pub enum Error {
         /// The reader's error message, or the label check that failed.
         message: String,
     },
+
+    /// An entry of a raw matrix passed to a batched kernel that the kernel cannot use.
+    #[error(
+        "{what} at row {row}, index {index} is {value}: it must be {requirement}; \
+         fix that entry or build a DistributionBatch to validate the whole matrix"
+    )]
+    InvalidEntry {
+        /// Which input matrix, such as "teacher probabilities" or "student logits".
+        what: &'static str,
+        /// The row of the entry.
+        row: usize,
+        /// The column (token) of the entry.
+        index: usize,
+        /// The offending value.
+        value: f64,
+        /// What the entry must be, such as "a finite, non-negative probability".
+        requirement: &'static str,
+    },
+
+    /// A geometric pool row where no token is positive in every input of positive weight.
+    #[error(
+        "the geometric pool of row {row} is empty: no token is positive in every input \
+         of positive weight; give the inputs a common support"
+    )]
+    EmptySupport {
+        /// The row whose pool is empty.
+        row: usize,
+    },
 }
 
 impl Error {

@@ -20,6 +20,7 @@
 //! - [`axioms`]: the checker that tests any operator against the paper's claims;
 //! - `npy` (feature `npy`): teacher probabilities, features and labels from
 //!   NumPy `.npy` files.
+//! - [`kernels`]: fused batched kernels on `B × V` matrices for LLM-sized vocabularies.
 //!
 //! Conventions: natural logarithms (nats) unless a function name ends in `_bits`,
 //! `0 ln 0 = 0`, `q_i = 0 < p_i` gives `+inf`. Every function that takes user
@@ -61,6 +62,7 @@ pub mod divergence;
 mod error;
 #[cfg(feature = "npy")]
 pub mod npy;
+pub mod kernels;
 pub mod operator;
 mod real;
 pub mod recursion;

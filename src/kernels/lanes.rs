@@ -1,0 +1,479 @@
+//! Lane-wise arithmetic for the fused kernels: logarithm, exponential and compensated sums.
+//!
+//! Every function here works on a fixed-size array of `LANES` values with
+//! straight-line code: no branches that depend on the data, only selects. The
+//! compiler turns each loop over the lanes into vector instructions of the
+//! target the dispatcher picked at run time (SSE, AVX2 or AVX-512 on x86-64,
+//! NEON on aarch64), so the same source serves every width. All functions are
+//! `#[inline(always)]` so that they are compiled inside the dispatched clone
+//! with its target features.
+//!
+//! The inputs of the logarithms are positive normal numbers; callers check
+//! that before calling and fall back to the scalar terms otherwise.
+
+// Lane loops index several arrays by the same lane on purpose: that is the
+// form the compiler turns into vector instructions.
+#![allow(clippy::needless_range_loop)]
+
+use crate::real::Real;
+
+/// Number of values processed together; 16 fills one AVX-512 register of `f32`
+/// or two of `f64`.
+pub(crate) const LANES: usize = 16;
+
+/// A block of `LANES` values.
+pub(crate) type Lanes<F> = [F; LANES];
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A float type the fused kernels are compiled for: `f32` or `f64`.
+///
+/// The trait is sealed; it carries the bit-level exponent handling and the
+/// series coefficients each precision needs. There is nothing to implement.
+pub trait KernelFloat: Real + sealed::Sealed {
+    /// High part of `ln 2`, with trailing zero bits so that `n · LN2_HI` is exact.
+    #[doc(hidden)]
+    const LN2_HI: Self;
+    /// `ln 2 - LN2_HI`.
+    #[doc(hidden)]
+    const LN2_LO: Self;
+    /// Coefficients `1/(2k + 3)` of `S(t)` in `atanh(v) = v + v³ S(v²)`, truncated for this precision.
+    #[doc(hidden)]
+    const ATANH_TAIL: &'static [Self];
+    /// Coefficients `1/((k + 1)(2k + 1))` of `h(δ) = δ² H(δ²)`, the Jensen-Shannon kernel.
+    #[doc(hidden)]
+    const JS_SERIES: &'static [Self];
+    /// Coefficients `1/k!` of the exponential on `|r| <= ln 2 / 2`, from `k = 0`.
+    #[doc(hidden)]
+    const EXP_SERIES: &'static [Self];
+    /// Coefficients `(-1)^j/(j + 2)!` of `ψ(t) = e^(-t) - 1 + t = t² P(t)`.
+    #[doc(hidden)]
+    const PSI_SERIES: &'static [Self];
+    /// Arguments below this make `exp` return 0 (the result would be subnormal).
+    #[doc(hidden)]
+    const EXP_MIN_ARG: Self;
+
+    /// Splits a positive normal `x` into `(e, m)` with `x = 2^e m` and `m` in `[√½, √2)`.
+    #[doc(hidden)]
+    fn split_exponent(x: Self) -> (Self, Self);
+
+    /// Rounds `y` to the nearest integer `n` and returns `(n, 2^n)`, for `|n| <= 126`
+    /// (`f32`) or `|n| <= 1022` (`f64`).
+    #[doc(hidden)]
+    fn round_with_power(y: Self) -> (Self, Self);
+}
+
+const SQRT_2_F64: f64 = std::f64::consts::SQRT_2;
+
+impl KernelFloat for f64 {
+    // 0.6931471803691238 and 1.9082149292705877e-10, exactly.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    const ATANH_TAIL: &'static [f64] = &[
+        1.0 / 3.0,
+        1.0 / 5.0,
+        1.0 / 7.0,
+        1.0 / 9.0,
+        1.0 / 11.0,
+        1.0 / 13.0,
+        1.0 / 15.0,
+        1.0 / 17.0,
+        1.0 / 19.0,
+        1.0 / 21.0,
+        1.0 / 23.0,
+    ];
+    const JS_SERIES: &'static [f64] = &[
+        1.0,
+        1.0 / 6.0,
+        1.0 / 15.0,
+        1.0 / 28.0,
+        1.0 / 45.0,
+        1.0 / 66.0,
+        1.0 / 91.0,
+        1.0 / 120.0,
+        1.0 / 153.0,
+        1.0 / 190.0,
+        1.0 / 231.0,
+        1.0 / 276.0,
+    ];
+    const EXP_SERIES: &'static [f64] = &[
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5040.0,
+        1.0 / 40320.0,
+        1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 6_227_020_800.0,
+    ];
+    const PSI_SERIES: &'static [f64] = &[
+        1.0 / 2.0,
+        -1.0 / 6.0,
+        1.0 / 24.0,
+        -1.0 / 120.0,
+        1.0 / 720.0,
+        -1.0 / 5040.0,
+        1.0 / 40320.0,
+        -1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        -1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        -1.0 / 6_227_020_800.0,
+    ];
+    const EXP_MIN_ARG: f64 = -708.0;
+
+    #[inline(always)]
+    fn split_exponent(x: f64) -> (f64, f64) {
+        let bits = x.to_bits();
+        let mantissa = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+        // The biased exponent, placed in the mantissa of 2^52, converts to a float exactly.
+        let exponent =
+            f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - 4_503_599_627_371_519.0;
+        let high = mantissa >= SQRT_2_F64;
+        let mantissa = if high { mantissa * 0.5 } else { mantissa };
+        let exponent = if high { exponent + 1.0 } else { exponent };
+        (exponent, mantissa)
+    }
+
+    #[inline(always)]
+    fn round_with_power(y: f64) -> (f64, f64) {
+        // Adding 1.5 · 2^52 rounds to an integer and leaves it in the low mantissa bits.
+        const SHIFTER: f64 = 6_755_399_441_055_744.0;
+        let shifted = y + SHIFTER;
+        let rounded = shifted - SHIFTER;
+        let power = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
+        (rounded, power)
+    }
+}
+
+impl KernelFloat for f32 {
+    const LN2_HI: f32 = 6.931_457_5e-1;
+    const LN2_LO: f32 = 1.428_606_5e-6;
+    const ATANH_TAIL: &'static [f32] = &[1.0 / 3.0, 1.0 / 5.0, 1.0 / 7.0, 1.0 / 9.0, 1.0 / 11.0];
+    const JS_SERIES: &'static [f32] = &[
+        1.0,
+        1.0 / 6.0,
+        1.0 / 15.0,
+        1.0 / 28.0,
+        1.0 / 45.0,
+        1.0 / 66.0,
+    ];
+    const EXP_SERIES: &'static [f32] = &[
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5040.0,
+    ];
+    const PSI_SERIES: &'static [f32] = &[
+        1.0 / 2.0,
+        -1.0 / 6.0,
+        1.0 / 24.0,
+        -1.0 / 120.0,
+        1.0 / 720.0,
+        -1.0 / 5040.0,
+        1.0 / 40320.0,
+    ];
+    const EXP_MIN_ARG: f32 = -87.0;
+
+    #[inline(always)]
+    fn split_exponent(x: f32) -> (f32, f32) {
+        let bits = x.to_bits();
+        let mantissa = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+        let exponent = ((bits >> 23) as i32 - 127) as f32;
+        let high = mantissa >= std::f32::consts::SQRT_2;
+        let mantissa = if high { mantissa * 0.5 } else { mantissa };
+        let exponent = if high { exponent + 1.0 } else { exponent };
+        (exponent, mantissa)
+    }
+
+    #[inline(always)]
+    fn round_with_power(y: f32) -> (f32, f32) {
+        // Adding 1.5 · 2^23 rounds to an integer and leaves it in the low mantissa bits.
+        const SHIFTER: f32 = 12_582_912.0;
+        let shifted = y + SHIFTER;
+        let rounded = shifted - SHIFTER;
+        let power = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
+        (rounded, power)
+    }
+}
+
+/// Computes `a · b + c`, fused into one rounding when `FMA` is set.
+///
+/// `FMA` is a compile-time flag because `mul_add` without hardware support
+/// is a slow library call. The dispatcher sets it only in clones whose target
+/// has fused multiply-add.
+#[inline(always)]
+pub(crate) fn mul_add<F: KernelFloat, const FMA: bool>(a: F, b: F, c: F) -> F {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// Evaluates `Σ_k coefficients[k] · t^k` by Horner's rule.
+#[inline(always)]
+pub(crate) fn polynomial<F: KernelFloat, const FMA: bool>(coefficients: &[F], t: F) -> F {
+    let mut value = F::zero();
+    for &coefficient in coefficients.iter().rev() {
+        value = mul_add::<F, FMA>(value, t, coefficient);
+    }
+    value
+}
+
+/// Computes `2 v³ S(v²) = 2 atanh(v) - 2v` for `|v| <= 0.1716` (that is, `3 - 2√2`).
+#[inline(always)]
+pub(crate) fn atanh_tail<F: KernelFloat, const FMA: bool>(v: F) -> F {
+    let t = v * v;
+    (v + v) * t * polynomial::<F, FMA>(F::ATANH_TAIL, t)
+}
+
+/// Computes `ln x` for a positive normal `x` to about one ulp.
+///
+/// ```text
+/// x = 2^e m,  m ∈ [√½, √2),  w = (m - 1)/(m + 1),  ln x = e ln 2 + 2w + 2w³ S(w²)
+/// ```
+///
+/// `m - 1` is exact, so the result keeps its relative accuracy near `x = 1`.
+#[inline(always)]
+pub(crate) fn ln<F: KernelFloat, const FMA: bool>(x: F) -> F {
+    let (exponent, mantissa) = F::split_exponent(x);
+    let w = (mantissa - F::one()) / (mantissa + F::one());
+    let low = mul_add::<F, FMA>(exponent, F::LN2_LO, atanh_tail::<F, FMA>(w));
+    mul_add::<F, FMA>(exponent, F::LN2_HI, (w + w) + low)
+}
+
+/// Computes `e^x` for `x <= 0`, returning 0 below `EXP_MIN_ARG` (including `-inf`).
+///
+/// ```text
+/// n = round(x / ln 2),  r = x - n ln 2,  e^x = 2^n Σ_k r^k / k!
+/// ```
+#[inline(always)]
+pub(crate) fn exp_nonpositive<F: KernelFloat, const FMA: bool>(x: F) -> F {
+    let clamped = if x >= F::EXP_MIN_ARG {
+        x
+    } else {
+        F::EXP_MIN_ARG
+    };
+    let (n, power) = F::round_with_power(clamped * F::LOG2_E());
+    let r = (clamped - n * F::LN2_HI) - n * F::LN2_LO;
+    let value = polynomial::<F, FMA>(F::EXP_SERIES, r) * power;
+    if x >= F::EXP_MIN_ARG {
+        value
+    } else {
+        F::zero()
+    }
+}
+
+/// Per-lane running sums with the rounding error of each addition kept (Knuth's TwoSum).
+///
+/// The error of the final value is about one rounding of the result plus
+/// `ε²` times the sum of the magnitudes, as with Neumaier's scalar sum.
+///
+/// Terms known to share one sign can go through [`LaneSum::add_same_sign`],
+/// which adds `BLOCK` blocks with plain additions before one compensated
+/// addition. For terms of one sign that costs a relative error of at most
+/// about `BLOCK · ε` and saves most of the work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaneSum<F> {
+    sum: Lanes<F>,
+    compensation: Lanes<F>,
+    pending: Lanes<F>,
+    pending_blocks: usize,
+}
+
+/// Blocks added plainly before a compensated addition in [`LaneSum::add_same_sign`].
+const BLOCK: usize = 16;
+
+impl<F: KernelFloat> LaneSum<F> {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        LaneSum {
+            sum: [F::zero(); LANES],
+            compensation: [F::zero(); LANES],
+            pending: [F::zero(); LANES],
+            pending_blocks: 0,
+        }
+    }
+
+    /// Adds a block of terms that all have the same sign as the other terms so added.
+    #[inline(always)]
+    pub(crate) fn add_same_sign(&mut self, terms: &Lanes<F>) {
+        for lane in 0..LANES {
+            self.pending[lane] = self.pending[lane] + terms[lane];
+        }
+        self.pending_blocks += 1;
+        if self.pending_blocks == BLOCK {
+            let pending = self.pending;
+            self.add(&pending);
+            self.pending = [F::zero(); LANES];
+            self.pending_blocks = 0;
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn add(&mut self, terms: &Lanes<F>) {
+        for lane in 0..LANES {
+            let a = self.sum[lane];
+            let b = terms[lane];
+            let total = a + b;
+            let b_virtual = total - a;
+            let error = (a - (total - b_virtual)) + (b - b_virtual);
+            self.sum[lane] = total;
+            self.compensation[lane] = self.compensation[lane] + error;
+        }
+    }
+
+    /// Adds a single value to lane 0, for the scalar tail and fallback terms.
+    #[inline(always)]
+    pub(crate) fn add_one(&mut self, term: F) {
+        let mut terms = [F::zero(); LANES];
+        terms[0] = term;
+        self.add(&terms);
+    }
+
+    /// Returns the total over all lanes, added with compensation.
+    pub(crate) fn value(&self) -> F {
+        let mut flushed = *self;
+        flushed.add(&self.pending);
+        let mut total = crate::divergence::terms::CompensatedSum::new();
+        for lane in 0..LANES {
+            total.add(flushed.sum[lane]);
+        }
+        for lane in 0..LANES {
+            total.add(flushed.compensation[lane]);
+        }
+        total.value()
+    }
+}
+
+/// Tells whether every lane is a normal number in `[F::min_positive_value(), upper]`.
+///
+/// NaN fails the test, so a `true` also means no lane is NaN.
+#[inline(always)]
+pub(crate) fn all_normal_up_to<F: KernelFloat>(values: &Lanes<F>, upper: F) -> bool {
+    let mut ok = true;
+    for &value in values {
+        ok &= value >= F::min_positive_value() && value <= upper;
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ln_matches_std_to_two_ulps() {
+        let mut x = 1e-300_f64;
+        while x < 1e300 {
+            for factor in [1.0, 1.0 + 1e-12, 0.999_999, 1.414, 0.7072] {
+                let value = x * factor;
+                let expected = value.ln();
+                let tolerance = 2.0 * f64::EPSILON * expected.abs().max(f64::MIN_POSITIVE);
+                for got in [ln::<f64, false>(value), ln::<f64, true>(value)] {
+                    assert!(
+                        (got - expected).abs() <= tolerance,
+                        "ln({value}) = {got}, std {expected}"
+                    );
+                }
+            }
+            x *= 3.7;
+        }
+    }
+
+    #[test]
+    fn ln_near_one_keeps_relative_accuracy() {
+        for d in [1e-15_f64, 1e-12, -1e-9, 3e-5, -0.01] {
+            let x = 1.0 + d;
+            let expected = x.ln();
+            let got = ln::<_, false>(x);
+            assert!(((got - expected) / expected).abs() < 4.0 * f64::EPSILON);
+        }
+    }
+
+    #[test]
+    fn ln_f32_matches_std() {
+        let mut x = 1e-37_f32;
+        while x < 1e37 {
+            let expected = x.ln();
+            let got = ln::<_, false>(x);
+            let tolerance = 2.0 * f32::EPSILON * expected.abs().max(f32::MIN_POSITIVE);
+            assert!(
+                (got - expected).abs() <= tolerance,
+                "ln({x}) = {got}, std {expected}"
+            );
+            x *= 1.93;
+        }
+    }
+
+    #[test]
+    fn exp_matches_std() {
+        let mut x = 0.0_f64;
+        while x > -700.0 {
+            let expected = x.exp();
+            let got = exp_nonpositive::<_, false>(x);
+            assert!(
+                ((got - expected) / expected).abs() < 3.0 * f64::EPSILON,
+                "exp({x})"
+            );
+            x -= 0.173;
+        }
+        assert_eq!(
+            exp_nonpositive::<f64, false>(f64::NEG_INFINITY).to_bits(),
+            0
+        );
+        assert_eq!(exp_nonpositive::<f64, false>(-800.0_f64).to_bits(), 0);
+    }
+
+    #[test]
+    fn exp_f32_matches_std() {
+        let mut x = 0.0_f32;
+        while x > -85.0 {
+            let expected = x.exp();
+            let got = exp_nonpositive::<_, false>(x);
+            assert!(
+                ((got - expected) / expected).abs() < 3.0 * f32::EPSILON,
+                "exp({x})"
+            );
+            x -= 0.0731;
+        }
+        assert_eq!(
+            exp_nonpositive::<f32, false>(f32::NEG_INFINITY).to_bits(),
+            0
+        );
+    }
+
+    #[test]
+    fn lane_sum_recovers_small_terms() {
+        let mut sum = LaneSum::<f64>::new();
+        sum.add_one(1.0);
+        sum.add_one(1e-17);
+        sum.add_one(1e-17);
+        sum.add_one(-1.0);
+        assert!((sum.value() - 2e-17).abs() < 1e-32);
+    }
+
+    #[test]
+    fn normal_check_rejects_zero_nan_and_large() {
+        let mut values = [0.5_f64; LANES];
+        assert!(all_normal_up_to(&values, 1.0));
+        values[3] = 0.0;
+        assert!(!all_normal_up_to(&values, 1.0));
+        values[3] = f64::NAN;
+        assert!(!all_normal_up_to(&values, 1.0));
+        values[3] = 2.0;
+        assert!(!all_normal_up_to(&values, 1.0));
+        assert!(all_normal_up_to(&values, f64::MAX));
+    }
+}

@@ -1,0 +1,160 @@
+//! Row kernel for KL straight from teacher and student logits, with log-softmax fused in.
+//!
+//! For one row with teacher logits `z` and student logits `y` at temperature `T`:
+//!
+//! ```text
+//! a_i = (z_i - max z)/T,   b_i = (y_i - max y)/T
+//! α_i = a_i - ln Σ_j e^(a_j)   (= ln p_i),      β_i = b_i - ln Σ_j e^(b_j)   (= ln q_i)
+//! t_i = α_i - β_i = ln(p_i/q_i)
+//! KL(p ‖ q) = Σ_i p_i ψ(t_i),   ψ(t) = e^(-t) - 1 + t >= 0
+//! ```
+//!
+//! The last line is true because `Σ p_i = Σ q_i = 1` exactly for softmax
+//! distributions, so `Σ p_i t_i = Σ (q_i - p_i + p_i t_i)`. Every term is
+//! non-negative: near `t = 0` it is `p t² P(t)` from the series of `ψ`, away from
+//! 0 it is `q - p + p t`. The row is read three times (maximum, the two
+//! normalizers, the terms); the last two passes read it from cache for rows up
+//! to about a megabyte per input. No probability is stored.
+
+// Lane loops index several arrays by the same lane on purpose: that is the
+// form the compiler turns into vector instructions.
+#![allow(clippy::needless_range_loop)]
+
+use std::cmp::Ordering;
+
+use super::lanes::{KernelFloat, LANES, LaneSum, exp_nonpositive, polynomial};
+use super::rows::{EntryError, RowAccess, RowError, check_logit};
+
+/// `|t|` below which `ψ(t)` comes from its series.
+const PSI_SERIES_BOUND: f64 = 0.25;
+
+/// Returns the maximum of a row of logits, or the first NaN or `+inf` entry as an error.
+#[inline(always)]
+fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, RowError> {
+    let len = row.len();
+    let mut maxima = [F::neg_infinity(); LANES];
+    let mut invalid = false;
+    let mut start = 0;
+    while start + LANES <= len {
+        let block = row.block(start);
+        for lane in 0..LANES {
+            // NaN and +inf both fail `< inf`.
+            invalid |= block[lane].partial_cmp(&F::infinity()) != Some(Ordering::Less);
+            maxima[lane] = if block[lane] > maxima[lane] {
+                block[lane]
+            } else {
+                maxima[lane]
+            };
+        }
+        start += LANES;
+    }
+    let mut max = maxima.iter().copied().fold(F::neg_infinity(), F::max);
+    for index in start..len {
+        let value = row.get(index);
+        check_logit(input, index, value)?;
+        max = max.max(value);
+    }
+    if invalid {
+        for index in 0..len {
+            check_logit(input, index, row.get(index))?;
+        }
+    }
+    if max == F::neg_infinity() {
+        return Err(RowError::AllMasked { count: len });
+    }
+    Ok(max)
+}
+
+/// Returns `ln Σ_i e^((z_i - max)/T)` of a row, which is at least 0.
+///
+/// The terms go through compensated addition: a sum near 1 must keep its small part.
+#[inline(always)]
+fn log_normalizer<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
+    row: &R,
+    max: F,
+    inverse_temperature: F,
+) -> F {
+    let len = row.len();
+    let mut sum = LaneSum::new();
+    let mut start = 0;
+    while start + LANES <= len {
+        let block = row.block(start);
+        let mut terms = [F::zero(); LANES];
+        for lane in 0..LANES {
+            terms[lane] = exp_nonpositive::<F, FMA>((block[lane] - max) * inverse_temperature);
+        }
+        sum.add(&terms);
+        start += LANES;
+    }
+    for index in start..len {
+        sum.add_one(((row.get(index) - max) * inverse_temperature).exp());
+    }
+    // The maximum contributes exactly 1; taking it out and using ln_1p keeps
+    // the normalizer accurate when one token carries almost all the mass.
+    sum.add_one(-F::one());
+    sum.value().ln_1p()
+}
+
+/// Returns the KL term `p ψ(t)` of one token from its log-probabilities `α = ln p`, `β = ln q`.
+#[inline(always)]
+fn kl_logit_term<F: KernelFloat, const FMA: bool>(alpha: F, beta: F) -> F {
+    let bound = F::from(PSI_SERIES_BOUND).unwrap_or_else(F::zero);
+    let p = exp_nonpositive::<F, FMA>(alpha);
+    let q = exp_nonpositive::<F, FMA>(beta);
+    let t = alpha - beta;
+    let near_term = p * (t * t) * polynomial::<F, FMA>(F::PSI_SERIES, t);
+    // A token the teacher gives no mass has t = -inf or NaN; its term is q.
+    let pt = if p > F::zero() { p * t } else { F::zero() };
+    let far_term = (q - p) + pt;
+    if t.abs() <= bound {
+        near_term
+    } else {
+        far_term
+    }
+}
+
+/// Computes `KL(softmax(z/T) ‖ softmax(y/T))` of one row of teacher logits `z` and student logits `y`.
+#[inline(always)]
+pub(crate) fn kl_logits_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
+    teacher: &R,
+    student: &R,
+    inverse_temperature: F,
+) -> Result<F, RowError> {
+    let len = teacher.len();
+    let teacher_max = row_max(teacher, EntryError::FIRST)?;
+    let student_max = row_max(student, EntryError::SECOND)?;
+    let teacher_log_normalizer =
+        log_normalizer::<F, R, FMA>(teacher, teacher_max, inverse_temperature);
+    let student_log_normalizer =
+        log_normalizer::<F, R, FMA>(student, student_max, inverse_temperature);
+
+    let mut sum = LaneSum::new();
+    let mut start = 0;
+    while start + LANES <= len {
+        let teacher_block = teacher.block(start);
+        let student_block = student.block(start);
+        let mut terms = [F::zero(); LANES];
+        for lane in 0..LANES {
+            let alpha =
+                (teacher_block[lane] - teacher_max) * inverse_temperature - teacher_log_normalizer;
+            let beta =
+                (student_block[lane] - student_max) * inverse_temperature - student_log_normalizer;
+            terms[lane] = kl_logit_term::<F, FMA>(alpha, beta);
+        }
+        sum.add_same_sign(&terms);
+        start += LANES;
+    }
+    for index in start..len {
+        let alpha =
+            (teacher.get(index) - teacher_max) * inverse_temperature - teacher_log_normalizer;
+        let beta =
+            (student.get(index) - student_max) * inverse_temperature - student_log_normalizer;
+        sum.add_one(kl_logit_term::<F, FMA>(alpha, beta));
+    }
+    let value = sum.value();
+    if value.is_nan() {
+        // Only a student mass of 0 where the teacher has mass makes a term infinite.
+        return Ok(F::infinity());
+    }
+    Ok(value.max(F::zero()))
+}
