@@ -5,6 +5,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::batch::DistributionBatch;
+use crate::distribution::check_element_count;
 use crate::divergence::{Divergence, expected_kl};
 use crate::error::{Error, Result};
 use crate::real::{Real, constant, to_f64};
@@ -70,6 +71,8 @@ pub struct SoftmaxStudent<F: Real = f64> {
     features: Array2<F>,
     n_classes: usize,
     rank: Option<usize>,
+    /// The length of the parameter vector, checked not to overflow.
+    n_layout: usize,
     params: Vec<F>,
     tolerance: F,
     max_iterations: usize,
@@ -93,7 +96,9 @@ impl<F: Real> SoftmaxStudent<F> {
     /// - [`Error::Empty`] if `features` has no rows or `n_classes` is 0.
     /// - [`Error::NonFiniteFeature`] for a NaN or infinite feature.
     /// - [`Error::FeatureIndexOutOfRange`] for a selected feature past the last column.
-    /// - [`Error::InvalidParameter`] for [`Capacity::Rank`] of 0.
+    /// - [`Error::InvalidParameter`] for [`Capacity::Rank`] of 0, or if the
+    ///   parameters (named by the rank, or by `n_classes` without one) or the
+    ///   predicted probabilities would take more than `isize::MAX` bytes.
     ///
     /// # Examples
     ///
@@ -152,11 +157,24 @@ impl<F: Real> SoftmaxStudent<F> {
             .map_err(|_| Error::Empty {
             what: "feature matrix",
         })?;
+        let n_layout = checked_layout_len(n_classes, features.ncols(), rank)
+            .filter(|&count| count <= isize::MAX.unsigned_abs() / std::mem::size_of::<F>())
+            .ok_or(Error::InvalidParameter {
+                name: if rank.is_some() { "rank" } else { "n_classes" },
+                value: rank.unwrap_or(n_classes) as f64,
+                requirement: "small enough that all parameters fit in isize::MAX bytes",
+            })?;
+        check_element_count::<F>(
+            features.nrows().checked_mul(n_classes),
+            "n_classes",
+            n_classes,
+        )?;
 
         let mut student = SoftmaxStudent {
             features,
             n_classes,
             rank,
+            n_layout,
             params: Vec::new(),
             tolerance: F::epsilon().sqrt(),
             max_iterations: DEFAULT_MAX_ITERATIONS,
@@ -248,15 +266,6 @@ impl<F: Real> SoftmaxStudent<F> {
         DistributionBatch::from_logits(&logits, F::one())
     }
 
-    /// Returns the length of the parameter vector: the weight blocks, then the bias `b`.
-    fn n_layout(&self) -> usize {
-        let (v, d) = (self.n_classes, self.features.ncols());
-        match self.rank {
-            None => v * d + v,
-            Some(r) => v * r + r * d + v,
-        }
-    }
-
     /// Splits `params` into its weight blocks and the bias `b` (length `V`).
     ///
     /// The layout is `W` then `b`, or with a rank limit `A` then `B` then `b`,
@@ -271,7 +280,7 @@ impl<F: Real> SoftmaxStudent<F> {
         let (v, d) = (self.n_classes, self.features.ncols());
         let mismatch = || Error::LengthMismatch {
             what: "softmax student parameter vector",
-            expected: self.n_layout(),
+            expected: self.n_layout,
             found: params.len(),
         };
         let (weight_part, bias) = params
@@ -425,6 +434,15 @@ impl<F: Real> SoftmaxStudent<F> {
     }
 }
 
+/// Returns the length of the parameter vector (the weight blocks, then the bias), `None` on overflow.
+fn checked_layout_len(v: usize, d: usize, rank: Option<usize>) -> Option<usize> {
+    let weights = match rank {
+        None => v.checked_mul(d)?,
+        Some(r) => v.checked_mul(r)?.checked_add(r.checked_mul(d)?)?,
+    };
+    weights.checked_add(v)
+}
+
 /// The weight part of a parameter vector, viewed as matrices.
 enum WeightBlocks<'p, F> {
     /// The full matrix `W` (`V × d`).
@@ -497,7 +515,7 @@ impl<F: Real> Student<F> for SoftmaxStudent<F> {
             |theta, gradient| match self.loss_and_gradient(theta, meta_teacher, gradient) {
                 Ok(loss) => loss,
                 Err(error) => {
-                    // NaN makes the line search reject the step; the error is returned below.
+                    // NaN makes the line search reject the step, and the error is returned below.
                     failure.get_or_insert(error);
                     F::nan()
                 }
