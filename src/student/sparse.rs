@@ -103,6 +103,7 @@ impl SparseStudent {
 
 /// Returns the start of the window of `rest_len` sorted tokens whose flattening costs least.
 ///
+/// `sorted` contains the probabilities in decreasing order.
 /// The cost of flattening a set `R` of mass `m` is
 /// `Σ_R q_i ln q_i - m ln m + m ln |R|`, and prefix sums make each window O(1).
 /// NOTE: that the best `R` is a window of the sorted order is checked against

@@ -366,7 +366,7 @@ pub(super) fn rate_dependence<F: Real>(
                     }
                 }
             }
-            // The operator list is never empty here: the check returns early with fewer than 2.
+            // The check returns early with fewer than 2 operators, so `rates` is never empty here.
             if let (Some(&(_, low)), Some(&(_, high))) = (rates.first(), rates.last()) {
                 raise(&rate_low, low);
                 raise(&rate_high, high);
