@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use crate::axioms::report::{Counterexample, Measurement, Property, PropertyRow, Verdict};
 use crate::distribution::Distribution;
 use crate::divergence::{kl, total_variation};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::operator::MetaTeacherOperator;
 use crate::real::Real;
 
@@ -238,7 +238,9 @@ pub(crate) fn iterate<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     fit: Fit<'_, F>,
     stop: Stop<F>,
 ) -> Result<Run<F>> {
-    let anchor = &teachers[0];
+    let anchor = teachers.first().ok_or(Error::Empty {
+        what: "base teachers",
+    })?;
     let mut students = vec![start.clone()];
     let mut divergences = vec![kl(anchor, start)?];
     let mut last_step = F::infinity();
@@ -249,7 +251,13 @@ pub(crate) fn iterate<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         let next = match fit {
             Fit::Exact => q,
             Fit::Off(directions, eta) => {
-                blend(&q, &directions[generation % directions.len()], eta)?
+                let direction = generation
+                    .checked_rem(directions.len())
+                    .and_then(|index| directions.get(index))
+                    .ok_or(Error::Empty {
+                        what: "off-target fit directions",
+                    })?;
+                blend(&q, direction, eta)?
             }
         };
         let previous = students.last().unwrap_or(start);

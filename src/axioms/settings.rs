@@ -220,6 +220,7 @@ impl<F: Real> Checker<F> {
                 what: "anchor grid (at least 2 entries)",
             });
         }
+        let mut previous = None;
         for (index, &value) in grid.iter().enumerate() {
             if !(0.0..=1.0).contains(&value) {
                 return Err(Error::InvalidAnchorWeight {
@@ -227,13 +228,14 @@ impl<F: Real> Checker<F> {
                     range: "[0, 1]",
                 });
             }
-            if index > 0 && value <= grid[index - 1] {
+            if let Some(previous) = previous.filter(|&previous| value <= previous) {
                 return Err(Error::UnsortedAnchorGrid {
                     index,
                     value,
-                    previous: grid[index - 1],
+                    previous,
                 });
             }
+            previous = Some(value);
         }
         self.anchor_grid = grid.to_vec();
         Ok(self)

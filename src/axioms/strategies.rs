@@ -217,7 +217,10 @@ pub fn distribution<F: Real>(
                 })
                 .collect();
             if weights.iter().all(|w| w.is_zero()) {
-                weights[0] = F::one();
+                // The vector has at least one token, so the first always exists.
+                if let Some(first) = weights.first_mut() {
+                    *first = F::one();
+                }
             }
             Distribution::from_weights(&weights).ok()
         })

@@ -26,19 +26,35 @@ struct Scratch<F> {
 
 impl<F: Real> Scratch<F> {
     /// Runs `work` on `count` zeroed buffers of length `len`, allocating only when they grow.
+    ///
+    /// Each operator calls this with a fixed `count`, so the pool keeps exactly
+    /// `count` buffers between calls.
     fn with<R>(&self, count: usize, len: usize, work: impl FnOnce(&mut [Array1<F>]) -> R) -> R {
         let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
-        if buffers.len() < count {
-            buffers.resize_with(count, || Array1::zeros(len));
+        buffers.resize_with(count, || Array1::zeros(len));
+        for buffer in buffers.iter_mut() {
+            zero_to_length(buffer, len);
         }
-        for buffer in buffers.iter_mut().take(count) {
-            if buffer.len() == len {
-                buffer.fill(F::zero());
-            } else {
-                *buffer = Array1::zeros(len);
-            }
-        }
-        work(&mut buffers[..count])
+        work(&mut buffers)
+    }
+
+    /// Runs `work` on one zeroed buffer of length `len`, allocating only when it grows.
+    fn with_one<R>(&self, len: usize, work: impl FnOnce(&mut Array1<F>) -> R) -> R {
+        let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut buffer = buffers.pop().unwrap_or_else(|| Array1::zeros(len));
+        zero_to_length(&mut buffer, len);
+        let result = work(&mut buffer);
+        buffers.push(buffer);
+        result
+    }
+}
+
+/// Sets `buffer` to `len` zeros, reusing its allocation when the length already matches.
+fn zero_to_length<F: Real>(buffer: &mut Array1<F>, len: usize) {
+    if buffer.len() == len {
+        buffer.fill(F::zero());
+    } else {
+        *buffer = Array1::zeros(len);
     }
 }
 
@@ -155,8 +171,7 @@ where
             .combine_into(teachers, students, out.view_mut())?;
         validate_output(&self.first, out.view())?;
 
-        self.scratch.with(1, out.len(), |buffers| {
-            let second = &mut buffers[0];
+        self.scratch.with_one(out.len(), |second| {
             self.second
                 .combine_into(teachers, students, second.view_mut())?;
             validate_output(&self.second, second.view())?;
@@ -441,8 +456,8 @@ impl<O: MetaTeacherOperator<F>, F: Real> MetaTeacherOperator<F> for PostMapped<O
             .combine_into(teachers, students, out.view_mut())?;
         validate_output(&self.inner, out.view())?;
         let needs_buffer = usize::from(matches!(self.map, PostMap::TopK { .. }));
-        self.scratch.with(1, out.len() * needs_buffer, |buffers| {
-            self.map.apply_with(out, &mut buffers[0])
+        self.scratch.with_one(out.len() * needs_buffer, |buffer| {
+            self.map.apply_with(out, buffer)
         })
     }
 
@@ -563,14 +578,17 @@ impl<O: MetaTeacherOperator<F>, F: Real> MetaTeacherOperator<F> for Iterate<O, F
     ) -> Result<()> {
         let intermediate = self.steps - 1;
         self.scratch.with(intermediate, out.len(), |buffers| {
-            for step in 0..intermediate {
+            for step in 0..buffers.len() {
                 let (done, rest) = buffers.split_at_mut(step);
+                // `step < buffers.len()`, so `rest` starts with this step's buffer.
+                let Some((target, _)) = rest.split_first_mut() else {
+                    break;
+                };
                 let history: Vec<ArrayView1<F>> = students
                     .iter()
                     .cloned()
                     .chain(done.iter().map(|buffer| buffer.view()))
                     .collect();
-                let target = &mut rest[0];
                 self.inner
                     .combine_into(teachers, &history, target.view_mut())?;
                 validate_output(&self.inner, target.view())?;

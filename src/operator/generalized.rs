@@ -248,20 +248,20 @@ impl<F: Real> HistoryWeights<F> {
                 divide_by_sum(out);
             }
             HistoryWeights::Explicit(weights) => {
-                let count = weights.len().min(available);
-                out.extend_from_slice(&weights.as_slice()[..count]);
+                out.extend(weights.as_slice().iter().take(available).copied());
                 if out.iter().all(|w| w.is_zero()) {
                     out.iter_mut().for_each(|w| *w = F::zero());
-                    out[count - 1] = F::one();
+                    // `Weights` and the history are never empty, so `out` has a last entry.
+                    if let Some(oldest) = out.last_mut() {
+                        *oldest = F::one();
+                    }
                 } else {
                     divide_by_sum(out);
                 }
             }
             HistoryWeights::Quality { sharpness, length } => {
-                let count = (*length).min(available);
-                for lag in 0..count {
-                    let student = students[available - 1 - lag];
-                    let divergence = weighted_kl(teachers, teacher_weights, student);
+                for student in students.iter().rev().take(*length) {
+                    let divergence = weighted_kl(teachers, teacher_weights, student.view());
                     out.push(divergence);
                 }
                 quality_weights(out, *sharpness);
@@ -501,8 +501,11 @@ impl<F: Real> GeneralizedMixture<F> {
         );
         let rest = F::one() - self.anchor;
         out.resize(teachers.len() + students.len(), F::zero());
-        for (lag, &weight) in history.iter().enumerate() {
-            out[teachers.len() + students.len() - 1 - lag] = rest * weight;
+        // The history weights run from the latest student back, and the
+        // student slots follow the teacher slots oldest first.
+        let student_slots = out.iter_mut().skip(teachers.len()).rev();
+        for (slot, &weight) in student_slots.zip(&history) {
+            *slot = rest * weight;
         }
         Ok(())
     }
@@ -524,7 +527,9 @@ impl<F: Real> GeneralizedMixture<F> {
 impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
     /// Returns `a w_0`, the weight on the first teacher `T0`.
     fn anchor_weight(&self) -> F {
-        self.anchor * self.teacher_weights.as_slice()[0]
+        // `Weights` is never empty, so the fallback 0 is never used.
+        let first = self.teacher_weights.as_slice().first().copied();
+        first.map_or_else(F::zero, |weight| self.anchor * weight)
     }
 
     /// Writes `a Σ_k w_k T_k + (1 - a) Σ_j v_j S_{g-j}`.

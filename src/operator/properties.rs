@@ -70,7 +70,11 @@ impl<F: Real> OperatorProperties<F> for ConvexMixture<F> {
 
 /// Tells whether all the teacher weight sits on `T0`, so the fixed point is `T0` itself.
 fn teacher_weight_on_first<F: Real>(weighting: &GeneralizedMixture<F>) -> bool {
-    weighting.teacher_weights().as_slice()[0] >= F::one()
+    weighting
+        .teacher_weights()
+        .as_slice()
+        .first()
+        .is_some_and(|&weight| weight >= F::one())
 }
 
 impl<F: Real> OperatorProperties<F> for GeneralizedMixture<F> {

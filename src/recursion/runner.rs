@@ -86,8 +86,9 @@ impl<F: Real> RecursionTrajectory<F> {
     /// Returns `None` if `count` is 0.
     pub fn neighbourhood(&self, count: usize) -> Option<F> {
         let start = self.records.len().saturating_sub(count);
-        self.records[start..]
+        self.records
             .iter()
+            .skip(start)
             .map(|r| r.divergence)
             .reduce(F::max)
     }
@@ -319,23 +320,25 @@ impl<'a, F: Real> Recursion<'a, F> {
             fit_report: None,
         };
         self.notify(&first_record);
-        let mut records = vec![first_record];
+        // The records before the latest one; the latest is kept apart so
+        // that every step has a previous record without an index.
+        let mut records = Vec::new();
+        let mut latest = first_record;
         let mut students = vec![self.initial.clone()];
         let mut anchor = self.schedule.initial();
         let mut small_metric_changes = 0;
 
         let stop_reason = loop {
-            let generation = records.len();
+            let generation = records.len() + 1;
             if generation > self.generation_limit {
                 break StopReason::GenerationLimit {
                     limit: self.generation_limit,
                 };
             }
 
-            let record = self.step(generation, anchor, reference, &records, &mut students)?;
-            let previous = &records[records.len() - 1];
-            let change = (record.divergence - previous.divergence).abs();
-            if let (Some(now), Some(before)) = (record.metric, previous.metric) {
+            let record = self.step(generation, anchor, reference, &latest, &mut students)?;
+            let change = (record.divergence - latest.divergence).abs();
+            if let (Some(now), Some(before)) = (record.metric, latest.metric) {
                 if let Some((tolerance, _)) = self.plateau {
                     if (now - before).abs() < tolerance {
                         small_metric_changes += 1;
@@ -347,7 +350,7 @@ impl<'a, F: Real> Recursion<'a, F> {
             anchor = self.schedule.next(generation, anchor, record.ratio);
             self.notify(&record);
             let metric = record.metric;
-            records.push(record);
+            records.push(std::mem::replace(&mut latest, record));
 
             if generation >= self.generation_limit {
                 break StopReason::GenerationLimit {
@@ -369,6 +372,7 @@ impl<'a, F: Real> Recursion<'a, F> {
                 }
             }
         };
+        records.push(latest);
 
         Ok(RecursionTrajectory {
             records,
@@ -383,7 +387,7 @@ impl<'a, F: Real> Recursion<'a, F> {
         generation: usize,
         anchor: F,
         reference: &DistributionBatch<F>,
-        records: &[RecursionRecord<F>],
+        previous: &RecursionRecord<F>,
         students: &mut Vec<DistributionBatch<F>>,
     ) -> Result<RecursionRecord<F>> {
         let operator = (self.factory)(anchor)?;
@@ -391,7 +395,6 @@ impl<'a, F: Real> Recursion<'a, F> {
         let student = self.student.fit(&meta_teacher)?;
         reference.check_compatible(&student, "student output")?;
 
-        let previous = &records[records.len() - 1];
         let divergence = expected_kl(reference, &student)?;
         let fit_error = expected_kl(&meta_teacher, &student)?;
         let fit_error_max = Divergence::max_log_ratio().expected(&meta_teacher, &student)?;

@@ -1,10 +1,11 @@
 //! `SoftmaxStudent`: a softmax regression over input features, trained by distillation.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::batch::DistributionBatch;
+use crate::distribution::check_element_count;
 use crate::divergence::{Divergence, expected_kl};
 use crate::error::{Error, Result};
 use crate::real::{Real, constant, to_f64};
@@ -70,6 +71,8 @@ pub struct SoftmaxStudent<F: Real = f64> {
     features: Array2<F>,
     n_classes: usize,
     rank: Option<usize>,
+    /// The length of the parameter vector, checked not to overflow.
+    n_layout: usize,
     params: Vec<F>,
     tolerance: F,
     max_iterations: usize,
@@ -93,7 +96,9 @@ impl<F: Real> SoftmaxStudent<F> {
     /// - [`Error::Empty`] if `features` has no rows or `n_classes` is 0.
     /// - [`Error::NonFiniteFeature`] for a NaN or infinite feature.
     /// - [`Error::FeatureIndexOutOfRange`] for a selected feature past the last column.
-    /// - [`Error::InvalidParameter`] for [`Capacity::Rank`] of 0.
+    /// - [`Error::InvalidParameter`] for [`Capacity::Rank`] of 0, or if the
+    ///   parameters (named by the rank, or by `n_classes` without one) or the
+    ///   predicted probabilities would take more than `isize::MAX` bytes.
     ///
     /// # Examples
     ///
@@ -152,11 +157,24 @@ impl<F: Real> SoftmaxStudent<F> {
             .map_err(|_| Error::Empty {
             what: "feature matrix",
         })?;
+        let n_layout = checked_layout_len(n_classes, features.ncols(), rank)
+            .filter(|&count| count <= isize::MAX.unsigned_abs() / std::mem::size_of::<F>())
+            .ok_or(Error::InvalidParameter {
+                name: if rank.is_some() { "rank" } else { "n_classes" },
+                value: rank.unwrap_or(n_classes) as f64,
+                requirement: "small enough that all parameters fit in isize::MAX bytes",
+            })?;
+        check_element_count::<F>(
+            features.nrows().checked_mul(n_classes),
+            "n_classes",
+            n_classes,
+        )?;
 
         let mut student = SoftmaxStudent {
             features,
             n_classes,
             rank,
+            n_layout,
             params: Vec::new(),
             tolerance: F::epsilon().sqrt(),
             max_iterations: DEFAULT_MAX_ITERATIONS,
@@ -244,72 +262,109 @@ impl<F: Real> SoftmaxStudent<F> {
     /// grown so large that a logit is not finite. The line search rejects
     /// such steps, so a fit does not produce them.
     pub fn predict(&self) -> Result<DistributionBatch<F>> {
-        let logits = self.logits(&self.params);
+        let logits = self.logits(&self.params)?;
         DistributionBatch::from_logits(&logits, F::one())
     }
 
-    /// Returns the full weight matrix `W` (`V × d`) of parameters `params`.
-    fn weights(&self, params: &[F]) -> Vec<F> {
+    /// Splits `params` into its weight blocks and the bias `b` (length `V`).
+    ///
+    /// The layout is `W` then `b`, or with a rank limit `A` then `B` then `b`,
+    /// every matrix row-major.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `params` does not have the layout's length.
+    /// The student and its minimizer only pass vectors built by [`Self::reset`],
+    /// so this does not happen.
+    fn split_params<'p>(&self, params: &'p [F]) -> Result<(WeightBlocks<'p, F>, &'p [F])> {
         let (v, d) = (self.n_classes, self.features.ncols());
-        match self.rank {
-            None => params[..v * d].to_vec(),
+        let mismatch = || Error::LengthMismatch {
+            what: "softmax student parameter vector",
+            expected: self.n_layout,
+            found: params.len(),
+        };
+        let (weight_part, bias) = params
+            .len()
+            .checked_sub(v)
+            .and_then(|at| params.split_at_checked(at))
+            .ok_or_else(mismatch)?;
+        let blocks = match self.rank {
+            None => WeightBlocks::Full(
+                ArrayView2::from_shape((v, d), weight_part).map_err(|_| mismatch())?,
+            ),
             Some(r) => {
-                let (a, b) = params.split_at(v * r);
-                let mut w = vec![F::zero(); v * d];
-                for c in 0..v {
-                    for k in 0..r {
-                        let factor = a[c * r + k];
-                        for j in 0..d {
-                            w[c * d + j] = w[c * d + j] + factor * b[k * d + j];
-                        }
-                    }
-                }
-                w
+                let (a, b) = weight_part.split_at_checked(v * r).ok_or_else(mismatch)?;
+                WeightBlocks::Factors(
+                    ArrayView2::from_shape((v, r), a).map_err(|_| mismatch())?,
+                    ArrayView2::from_shape((r, d), b).map_err(|_| mismatch())?,
+                )
             }
-        }
+        };
+        Ok((blocks, bias))
     }
 
     /// Returns the logits `W x + b` of every input.
-    fn logits(&self, params: &[F]) -> Array2<F> {
-        let (v, d) = (self.n_classes, self.features.ncols());
-        let w = self.weights(params);
-        let bias = &params[params.len() - v..];
-        let mut logits = Array2::zeros((self.features.nrows(), v));
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `params` does not have the layout's length.
+    fn logits(&self, params: &[F]) -> Result<Array2<F>> {
+        let (blocks, bias) = self.split_params(params)?;
+        let product;
+        let w = match blocks {
+            WeightBlocks::Full(w) => w,
+            WeightBlocks::Factors(a, b) => {
+                product = factor_product(a, b);
+                product.view()
+            }
+        };
+        let mut logits = Array2::zeros((self.features.nrows(), self.n_classes));
         for (x, mut z) in self.features.outer_iter().zip(logits.outer_iter_mut()) {
-            for c in 0..v {
-                let row = &w[c * d..(c + 1) * d];
-                z[c] = bias[c]
-                    + row
+            for ((zc, w_row), &bc) in z.iter_mut().zip(w.rows()).zip(bias) {
+                *zc = bc
+                    + w_row
                         .iter()
                         .zip(x.iter())
                         .fold(F::zero(), |s, (&a, &b)| s + a * b);
             }
         }
-        logits
+        Ok(logits)
     }
 
     /// Computes the loss `Σ_x w_x KL(q_x ‖ S_x)` and writes its gradient.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `params` does not have the layout's length
+    /// or `gradient` not the length of `params`.
     fn loss_and_gradient(
         &self,
         params: &[F],
         target: &DistributionBatch<F>,
         gradient: &mut [F],
-    ) -> F {
+    ) -> Result<F> {
         let (v, d) = (self.n_classes, self.features.ncols());
-        let logits = self.logits(params);
-        let mut weight_gradient = vec![F::zero(); v * d];
+        if gradient.len() != params.len() {
+            return Err(Error::LengthMismatch {
+                what: "softmax student gradient",
+                expected: params.len(),
+                found: gradient.len(),
+            });
+        }
+        let (blocks, _) = self.split_params(params)?;
+        let logits = self.logits(params)?;
+        let mut weight_gradient = Array2::zeros((v, d));
         let mut bias_gradient = vec![F::zero(); v];
         let mut loss = F::zero();
         let mut residual = vec![F::zero(); v];
         let mut probs = vec![F::zero(); v];
 
-        for (row, (x, z)) in self
+        let rows = self
             .features
             .outer_iter()
             .zip(logits.outer_iter())
-            .enumerate()
-        {
-            let weight = target.input_weights()[row];
+            .zip(target.input_weights());
+        for (row, ((x, z), &weight)) in rows.enumerate() {
             if weight <= F::zero() {
                 continue;
             }
@@ -317,10 +372,15 @@ impl<F: Real> SoftmaxStudent<F> {
             let top = z.iter().copied().fold(F::neg_infinity(), F::max);
             let total: F = z.iter().map(|&zc| (zc - top).exp()).sum();
             let log_normalizer = top + total.ln();
-            for c in 0..v {
-                probs[c] = (z[c] - log_normalizer).exp();
-                residual[c] = weight * (probs[c] - q[c]);
-                bias_gradient[c] = bias_gradient[c] + residual[c];
+            let classes = probs
+                .iter_mut()
+                .zip(residual.iter_mut())
+                .zip(bias_gradient.iter_mut())
+                .zip(z.iter().zip(q));
+            for (((p, r), g), (&zc, &qc)) in classes {
+                *p = (zc - log_normalizer).exp();
+                *r = weight * (*p - qc);
+                *g = *g + *r;
             }
             // The accurate KL keeps the loss meaningful near 0, where the
             // cross-entropy minus the entropy would cancel to rounding noise.
@@ -328,37 +388,99 @@ impl<F: Real> SoftmaxStudent<F> {
                 .compute_slices(q, &probs)
                 .unwrap_or_else(|_| F::nan());
             loss = loss + weight * row_kl;
-            for c in 0..v {
-                let slot = &mut weight_gradient[c * d..(c + 1) * d];
+            for (mut slot, &rc) in weight_gradient.outer_iter_mut().zip(&residual) {
                 for (g, &xj) in slot.iter_mut().zip(x.iter()) {
-                    *g = *g + residual[c] * xj;
+                    *g = *g + rc * xj;
                 }
             }
         }
 
-        let bias_start = gradient.len() - v;
-        gradient[bias_start..].copy_from_slice(&bias_gradient);
-        match self.rank {
-            None => gradient[..v * d].copy_from_slice(&weight_gradient),
-            Some(r) => {
-                let (a, b) = params.split_at(v * r);
-                let (grad_a, rest) = gradient.split_at_mut(v * r);
-                let grad_b = &mut rest[..r * d];
-                grad_a.iter_mut().for_each(|g| *g = F::zero());
-                grad_b.iter_mut().for_each(|g| *g = F::zero());
-                for c in 0..v {
-                    for k in 0..r {
-                        for j in 0..d {
-                            let dw = weight_gradient[c * d + j];
-                            grad_a[c * r + k] = grad_a[c * r + k] + dw * b[k * d + j];
-                            grad_b[k * d + j] = grad_b[k * d + j] + a[c * r + k] * dw;
+        // `gradient` has the length of `params`, which `split_params` checked.
+        let (weight_part, bias_part) = gradient.split_at_mut(gradient.len() - v);
+        bias_part.copy_from_slice(&bias_gradient);
+        match blocks {
+            WeightBlocks::Full(_) => {
+                for (g, &dw) in weight_part.iter_mut().zip(weight_gradient.iter()) {
+                    *g = dw;
+                }
+            }
+            WeightBlocks::Factors(a, b) => {
+                let (grad_a, grad_b) = weight_part.split_at_mut(a.len());
+                let mut grad_a = matrix_mut(a.dim(), grad_a)?;
+                let mut grad_b = matrix_mut(b.dim(), grad_b)?;
+                grad_a.fill(F::zero());
+                grad_b.fill(F::zero());
+                // With `W = A B`: ∂L/∂A = (∂L/∂W) Bᵀ and ∂L/∂B = Aᵀ (∂L/∂W).
+                let class_rows = weight_gradient
+                    .outer_iter()
+                    .zip(a.outer_iter())
+                    .zip(grad_a.outer_iter_mut());
+                for ((dw_row, a_row), mut grad_a_row) in class_rows {
+                    let factor_rows = a_row
+                        .iter()
+                        .zip(grad_a_row.iter_mut())
+                        .zip(b.outer_iter().zip(grad_b.outer_iter_mut()));
+                    for ((&a_ck, grad_a_ck), (b_row, mut grad_b_row)) in factor_rows {
+                        let entries = dw_row.iter().zip(b_row.iter()).zip(grad_b_row.iter_mut());
+                        for ((&dw, &b_kj), grad_b_kj) in entries {
+                            *grad_a_ck = *grad_a_ck + dw * b_kj;
+                            *grad_b_kj = *grad_b_kj + a_ck * dw;
                         }
                     }
                 }
             }
         }
-        loss
+        Ok(loss)
     }
+}
+
+/// Returns the length of the parameter vector (the weight blocks, then the bias), `None` on overflow.
+fn checked_layout_len(v: usize, d: usize, rank: Option<usize>) -> Option<usize> {
+    let weights = match rank {
+        None => v.checked_mul(d)?,
+        Some(r) => v.checked_mul(r)?.checked_add(r.checked_mul(d)?)?,
+    };
+    weights.checked_add(v)
+}
+
+/// The weight part of a parameter vector, viewed as matrices.
+enum WeightBlocks<'p, F> {
+    /// The full matrix `W` (`V × d`).
+    Full(ArrayView2<'p, F>),
+    /// The factors `A` (`V × r`) and `B` (`r × d`) of `W = A B`.
+    Factors(ArrayView2<'p, F>, ArrayView2<'p, F>),
+}
+
+/// Views `values` as a row-major `rows × columns` matrix of the gradient.
+///
+/// # Errors
+///
+/// [`Error::LengthMismatch`] if `values` does not have `rows · columns` entries.
+fn matrix_mut<F: Real>(
+    (rows, columns): (usize, usize),
+    values: &mut [F],
+) -> Result<ArrayViewMut2<'_, F>> {
+    let found = values.len();
+    ArrayViewMut2::from_shape((rows, columns), values).map_err(|_| Error::LengthMismatch {
+        what: "softmax student gradient block",
+        expected: rows * columns,
+        found,
+    })
+}
+
+/// Multiplies the factors `A` (`V × r`) and `B` (`r × d`) into `W = A B`.
+///
+/// Each entry sums `A_ck B_kj` in increasing `k`.
+fn factor_product<F: Real>(a: ArrayView2<F>, b: ArrayView2<F>) -> Array2<F> {
+    let mut w = Array2::zeros((a.nrows(), b.ncols()));
+    for (mut w_row, a_row) in w.outer_iter_mut().zip(a.outer_iter()) {
+        for (&factor, b_row) in a_row.iter().zip(b.outer_iter()) {
+            for (w_cj, &b_kj) in w_row.iter_mut().zip(b_row.iter()) {
+                *w_cj = *w_cj + factor * b_kj;
+            }
+        }
+    }
+    w
 }
 
 impl<F: Real> Student<F> for SoftmaxStudent<F> {
@@ -388,13 +510,24 @@ impl<F: Real> Student<F> for SoftmaxStudent<F> {
             self.reset();
         }
         let mut params = std::mem::take(&mut self.params);
+        let mut failure = None;
         let mut report = minimize(
-            |theta, gradient| self.loss_and_gradient(theta, meta_teacher, gradient),
+            |theta, gradient| match self.loss_and_gradient(theta, meta_teacher, gradient) {
+                Ok(loss) => loss,
+                Err(error) => {
+                    // NaN makes the line search reject the step, and the error is returned below.
+                    failure.get_or_insert(error);
+                    F::nan()
+                }
+            },
             &mut params,
             self.tolerance,
             self.max_iterations,
         );
         self.params = params;
+        if let Some(error) = failure {
+            return Err(error);
+        }
 
         let prediction = self
             .predict()?

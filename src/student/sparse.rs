@@ -74,55 +74,76 @@ impl SparseStudent {
             return;
         }
 
-        let mut order: Vec<usize> = (0..vocab_size).collect();
-        order.sort_by(|&i, &j| q[j].partial_cmp(&q[i]).unwrap_or(std::cmp::Ordering::Equal));
+        out.copy_from_slice(q);
+        // Each token pairs its probability with its output slot; the stable
+        // sort puts them in decreasing probability, ties in token order.
+        let mut tokens: Vec<(F, &mut F)> = q.iter().copied().zip(out.iter_mut()).collect();
+        tokens.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
         let rest_len = vocab_size - self.k;
         let start = match self.kept {
             KeptTokens::Largest => self.k,
-            KeptTokens::Best => best_window(q, &order, rest_len),
+            KeptTokens::Best => {
+                let sorted: Vec<F> = tokens.iter().map(|&(qi, _)| qi).collect();
+                best_window(&sorted, rest_len)
+            }
         };
-        let rest = &order[start..start + rest_len];
 
-        let mass: F = rest.iter().map(|&i| q[i]).sum();
+        let mass: F = tokens
+            .iter()
+            .skip(start)
+            .take(rest_len)
+            .map(|&(qi, _)| qi)
+            .sum();
         let floor = mass / F::from(rest_len).unwrap_or_else(F::max_value);
-        out.copy_from_slice(q);
-        for &i in rest {
-            out[i] = floor;
+        for (_, slot) in tokens.iter_mut().skip(start).take(rest_len) {
+            **slot = floor;
         }
     }
 }
 
 /// Returns the start of the window of `rest_len` sorted tokens whose flattening costs least.
 ///
+/// `sorted` contains the probabilities in decreasing order.
 /// The cost of flattening a set `R` of mass `m` is
 /// `Σ_R q_i ln q_i - m ln m + m ln |R|`, and prefix sums make each window O(1).
 /// NOTE: that the best `R` is a window of the sorted order is checked against
 /// every subset for `V <= 7` in the tests, not proven.
-fn best_window<F: Real>(q: &[F], order: &[usize], rest_len: usize) -> usize {
-    let mut mass_prefix = vec![F::zero(); order.len() + 1];
-    let mut entropy_prefix = vec![F::zero(); order.len() + 1];
-    for (position, &i) in order.iter().enumerate() {
-        let qi = q[i];
+fn best_window<F: Real>(sorted: &[F], rest_len: usize) -> usize {
+    let mut mass_prefix = Vec::with_capacity(sorted.len() + 1);
+    let mut entropy_prefix = Vec::with_capacity(sorted.len() + 1);
+    let (mut mass_total, mut entropy_total) = (F::zero(), F::zero());
+    mass_prefix.push(mass_total);
+    entropy_prefix.push(entropy_total);
+    for &qi in sorted {
         let term = if qi > F::zero() {
             qi * qi.ln()
         } else {
             F::zero()
         };
-        mass_prefix[position + 1] = mass_prefix[position] + qi;
-        entropy_prefix[position + 1] = entropy_prefix[position] + term;
+        mass_total = mass_total + qi;
+        entropy_total = entropy_total + term;
+        mass_prefix.push(mass_total);
+        entropy_prefix.push(entropy_total);
     }
 
     let size_ln = F::from(rest_len).unwrap_or_else(F::max_value).ln();
+    // Pairing each prefix with the one `rest_len` later yields every window
+    // `start..start + rest_len` that fits.
+    let mass_windows = mass_prefix.iter().zip(mass_prefix.iter().skip(rest_len));
+    let entropy_windows = entropy_prefix
+        .iter()
+        .zip(entropy_prefix.iter().skip(rest_len));
     let mut best = (0, F::infinity());
-    for start in 0..=order.len() - rest_len {
-        let end = start + rest_len;
-        let mass = mass_prefix[end] - mass_prefix[start];
+    for (start, ((&mass_start, &mass_end), (&entropy_start, &entropy_end))) in
+        mass_windows.zip(entropy_windows).enumerate()
+    {
+        let mass = mass_end - mass_start;
         let mass_term = if mass > F::zero() {
             mass * mass.ln()
         } else {
             F::zero()
         };
-        let cost = entropy_prefix[end] - entropy_prefix[start] - mass_term + mass * size_ln;
+        let cost = entropy_end - entropy_start - mass_term + mass * size_ln;
         if cost < best.1 {
             best = (start, cost);
         }

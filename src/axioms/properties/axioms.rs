@@ -6,7 +6,7 @@ use ndarray::{Array1, ArrayView1};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::{counterexample, grid_operators, lower, needs_family, raise};
+use super::{counterexample, grid_operators, lower, missing_from_history, needs_family, raise};
 use crate::axioms::Family;
 use crate::axioms::engine::{Outcome, f64_of, row_from_search, search};
 use crate::axioms::report::{Measurement, Property, PropertyRow};
@@ -119,7 +119,10 @@ pub(super) fn anchoring<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                     return Outcome::fail(f64::NEG_INFINITY, format!("build failed: {error}"));
                 }
             };
-            match effective_anchor_weight(&q, &history.teachers[0]) {
+            let Some(anchor_teacher) = history.teachers.first() else {
+                return missing_from_history("base teacher");
+            };
+            match effective_anchor_weight(&q, anchor_teacher) {
                 Ok(a_star) => {
                     let a_star = f64_of(a_star);
                     lower(&smallest, a_star);
@@ -292,11 +295,14 @@ pub(super) fn monotonicity<F: Real>(
         Property::Monotonicity,
         &strategy,
         |history| {
+            let Some(anchor_teacher) = history.teachers.first() else {
+                return missing_from_history("base teacher");
+            };
             let mut divergences = Vec::with_capacity(operators.len());
             for (a, operator) in &operators {
                 let value = operator
                     .build(&history.teachers, &history.students)
-                    .and_then(|q| kl(&history.teachers[0], &q));
+                    .and_then(|q| kl(anchor_teacher, &q));
                 match value {
                     Ok(d) => divergences.push((f64_of(*a), f64_of(d))),
                     Err(error) => {
@@ -308,8 +314,7 @@ pub(super) fn monotonicity<F: Real>(
                 }
             }
             let mut margin = f64::INFINITY;
-            for pair in divergences.windows(2) {
-                let ((a0, d0), (a1, d1)) = (pair[0], pair[1]);
+            for (&(a0, d0), &(a1, d1)) in divergences.iter().zip(divergences.iter().skip(1)) {
                 margin = margin.min(d0 - d1);
                 if !checker.within(d1, d0) {
                     return Outcome::fail(

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::{counterexample, grid_operators, needs_family, raise};
+use super::{counterexample, grid_operators, missing_from_history, needs_family, raise};
 use crate::axioms::Family;
 use crate::axioms::engine::{Fit, Outcome, Stop, f64_of, iterate, real, row_from_search, search};
 use crate::axioms::limit::find_limit;
@@ -50,7 +50,9 @@ pub(super) fn contraction<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         Property::Contraction,
         &strategy,
         |history| {
-            let start = &history.students[0];
+            let Some(start) = history.students.first() else {
+                return missing_from_history("student");
+            };
             let run = match iterate(
                 operator,
                 &history.teachers,
@@ -65,8 +67,8 @@ pub(super) fn contraction<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
             let divergences: Vec<f64> = run.divergences.iter().map(|&d| f64_of(d)).collect();
             let mut margin = f64::INFINITY;
             let mut last_ratio = None;
-            for (generation, pair) in divergences.windows(2).enumerate() {
-                let (before, after) = (pair[0], pair[1]);
+            let steps = divergences.iter().zip(divergences.iter().skip(1));
+            for (generation, (&before, &after)) in steps.enumerate() {
                 if before <= floor {
                     break;
                 }
@@ -127,14 +129,17 @@ pub(super) fn fixed_point<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         Property::FixedPoint,
         &strategy,
         |history| {
-            let teacher = &history.teachers[0];
+            let (Some(teacher), Some(start)) = (history.teachers.first(), history.students.first())
+            else {
+                return missing_from_history("base teacher or student");
+            };
             let mapped = operator
                 .build(&history.teachers, std::slice::from_ref(teacher))
                 .and_then(|q| kl(teacher, &q));
             let limit = find_limit(
                 operator,
                 &history.teachers,
-                &history.students[0],
+                start,
                 real(tolerance),
                 checker.generations,
             );
@@ -226,7 +231,9 @@ pub(super) fn no_anchoring<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         Property::NoAnchoring,
         &strategy,
         |(history, noise, eta)| {
-            let start = &history.students[0];
+            let Some(start) = history.students.first() else {
+                return missing_from_history("student");
+            };
             let runs = |fit| match &unanchored {
                 Some(built) => iterate(
                     built.as_ref(),
@@ -251,14 +258,19 @@ pub(super) fn no_anchoring<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                     return Outcome::fail(f64::NEG_INFINITY, format!("{error}"));
                 }
             };
-            let initial = f64_of(exact.divergences[0]);
+            let (Some(&initial), Some(&noisy_last)) =
+                (exact.divergences.first(), noisy.divergences.last())
+            else {
+                return missing_from_history("divergence trajectory");
+            };
+            let initial = f64_of(initial);
             let drift = exact
                 .divergences
                 .iter()
                 .map(|&d| (f64_of(d) - initial).abs())
                 .fold(0.0, f64::max);
             raise(&exact_drift, drift);
-            let change = f64_of(noisy.divergences[noisy.divergences.len() - 1]) - initial;
+            let change = f64_of(noisy_last) - initial;
             raise(&noisy_change, change.abs());
             if change < 0.0 {
                 noisy_falls.set(noisy_falls.get() + 1.0);
@@ -317,7 +329,9 @@ pub(super) fn rate_dependence<F: Real>(
         Property::RateDependence,
         &strategy,
         |history| {
-            let start = &history.students[0];
+            let Some(start) = history.students.first() else {
+                return missing_from_history("student");
+            };
             let mut rates = Vec::with_capacity(operators.len());
             for (a, operator) in &operators {
                 let run = iterate(
@@ -330,8 +344,12 @@ pub(super) fn rate_dependence<F: Real>(
                 );
                 match run {
                     Ok(run) => {
-                        let first = f64_of(run.divergences[0]);
-                        let last = f64_of(run.divergences[run.divergences.len() - 1]);
+                        let (Some(&first), Some(&last)) =
+                            (run.divergences.first(), run.divergences.last())
+                        else {
+                            return missing_from_history("divergence trajectory");
+                        };
+                        let (first, last) = (f64_of(first), f64_of(last));
                         let steps = (run.divergences.len() - 1) as f64;
                         let rate = if first > 0.0 {
                             (last / first).powf(1.0 / steps)
@@ -348,11 +366,13 @@ pub(super) fn rate_dependence<F: Real>(
                     }
                 }
             }
-            raise(&rate_low, rates[0].1);
-            raise(&rate_high, rates[rates.len() - 1].1);
+            // The check returns early with fewer than 2 operators, so `rates` is never empty here.
+            if let (Some(&(_, low)), Some(&(_, high))) = (rates.first(), rates.last()) {
+                raise(&rate_low, low);
+                raise(&rate_high, high);
+            }
             let mut margin = f64::INFINITY;
-            for pair in rates.windows(2) {
-                let ((a0, r0), (a1, r1)) = (pair[0], pair[1]);
+            for (&(a0, r0), &(a1, r1)) in rates.iter().zip(rates.iter().skip(1)) {
                 margin = margin.min(r0 - r1);
                 if r1 > r0 + checker.tolerance {
                     return Outcome::fail(

@@ -79,15 +79,15 @@ fn counterexample<F: Real>(history: History<F>, description: String) -> Countere
     }
 }
 
-/// Builds a history of the base teachers and a single student.
-fn one_student<F: Real>(
-    teachers: &[crate::Distribution<F>],
-    student: &crate::Distribution<F>,
-) -> History<F> {
-    History {
-        teachers: teachers.to_vec(),
-        students: vec![student.clone()],
-    }
+/// Builds the failed outcome of a drawn history that lacks the `what` a check needs.
+///
+/// The strategies draw at least one base teacher and one student, so a
+/// search never reaches this outcome.
+fn missing_from_history(what: &str) -> crate::axioms::engine::Outcome {
+    crate::axioms::engine::Outcome::fail(
+        f64::NEG_INFINITY,
+        format!("the drawn history has no {what}"),
+    )
 }
 
 /// Keeps the largest value seen.

@@ -4,7 +4,7 @@ use std::cell::Cell;
 
 use proptest::prelude::*;
 
-use super::{counterexample, one_student, raise};
+use super::{counterexample, missing_from_history, raise};
 use crate::axioms::Family;
 use crate::axioms::engine::{
     Fit, Outcome, Stop, blend, f64_of, iterate, real, row_from_search, search,
@@ -14,7 +14,7 @@ use crate::axioms::report::{Measurement, Property, PropertyRow};
 use crate::axioms::settings::Checker;
 use crate::axioms::strategies::{History, distribution, histories};
 use crate::divergence::{kl, max_log_ratio, total_variation};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::operator::MetaTeacherOperator;
 use crate::real::Real;
 
@@ -63,8 +63,11 @@ pub(super) fn noisy_contraction<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         property,
         &noisy_cases(checker),
         |(history, direction, eta)| {
-            let teacher = &history.teachers[0];
-            let current = &history.students[0];
+            let (Some(teacher), Some(current)) =
+                (history.teachers.first(), history.students.first())
+            else {
+                return missing_from_history("base teacher or student");
+            };
             let step = || -> Result<(f64, f64, f64)> {
                 let q = operator.build(&history.teachers, &history.students)?;
                 let next = blend(&q, direction, real(*eta))?;
@@ -158,10 +161,16 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         &strategy,
         |(first, second, direction)| {
             let measure = || -> Result<std::result::Result<Sensitivities, String>> {
+                let first_start = first.students.first().ok_or(Error::Empty {
+                    what: "students of the first drawn history",
+                })?;
+                let second_start = second.students.first().ok_or(Error::Empty {
+                    what: "students of the second drawn history",
+                })?;
                 let limit = find_limit(
                     operator,
                     &first.teachers,
-                    &first.students[0],
+                    first_start,
                     tolerance,
                     checker.generations,
                 )?;
@@ -175,7 +184,7 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                 let perturbed = iterate(
                     operator,
                     &first.teachers,
-                    &first.students[0],
+                    first_start,
                     checker.generations,
                     Fit::Off(std::slice::from_ref(direction), delta),
                     Stop::Converged(tolerance),
@@ -195,7 +204,7 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                         let moved = find_limit(
                             other.as_ref(),
                             &first.teachers,
-                            &first.students[0],
+                            first_start,
                             tolerance,
                             checker.generations,
                         )?;
@@ -209,7 +218,7 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                 let other = find_limit(
                     operator,
                     &second.teachers,
-                    &second.students[0],
+                    second_start,
                     tolerance,
                     checker.generations,
                 )?;
@@ -274,7 +283,10 @@ pub(super) fn stability<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
         measurements,
         |(first, _, direction), description| {
             counterexample(
-                one_student(&first.teachers, &first.students[0]),
+                History {
+                    teachers: first.teachers.clone(),
+                    students: first.students.iter().take(1).cloned().collect(),
+                },
                 format!(
                     "{description}; fit direction r = {}",
                     crate::axioms::strategies::format_probs(&direction)
