@@ -69,9 +69,9 @@ pub mod batch;
 pub mod distribution;
 pub mod divergence;
 mod error;
+pub mod kernels;
 #[cfg(feature = "npy")]
 pub mod npy;
-pub mod kernels;
 pub mod operator;
 mod real;
 pub mod recursion;

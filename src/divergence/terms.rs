@@ -347,21 +347,34 @@ mod tests {
         // the result is about 1e-9 of each block's sum.
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             state >> 11
         };
-        let big: Vec<i64> = (0..3000).map(|_| (next() >> 3) as i64 - (1 << 49)).collect();
-        let small: Vec<i64> = (0..3000).map(|_| (next() >> 43) as i64 - (1 << 9)).collect();
+        let big: Vec<i64> = (0..3000)
+            .map(|_| (next() >> 3) as i64 - (1 << 49))
+            .collect();
+        let small: Vec<i64> = (0..3000)
+            .map(|_| (next() >> 43) as i64 - (1 << 9))
+            .collect();
         let scale = (-60.0_f64).exp2();
         let terms: Vec<f64> = big
             .iter()
             .map(|&k| k as f64 * scale)
-            .chain(big.iter().zip(&small).map(|(&k, &s)| (s - k) as f64 * scale))
+            .chain(
+                big.iter()
+                    .zip(&small)
+                    .map(|(&k, &s)| (s - k) as f64 * scale),
+            )
             .collect();
         let exact: i64 = small.iter().sum();
         let expected = exact as f64 * scale;
         let got = compensated_sum(terms);
-        assert!((got - expected).abs() <= expected.abs() * f64::EPSILON, "{got:e} vs {expected:e}");
+        assert!(
+            (got - expected).abs() <= expected.abs() * f64::EPSILON,
+            "{got:e} vs {expected:e}"
+        );
     }
 
     #[test]

@@ -60,6 +60,12 @@
 //! # Ok::<(), metadistill::Error>(())
 //! ```
 
+// The lane loops index arrays of length `LANES` with `lane in 0..LANES`, and
+// blocks are cut at `start..start + LANES` with `start + LANES <= len` after
+// the shapes were checked, so every index is in range.
+// NOTE: this is the one module of the crate exempt from `clippy::indexing_slicing`.
+#![allow(clippy::indexing_slicing)]
+
 mod dispatch;
 mod kl;
 mod lanes;

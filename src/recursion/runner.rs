@@ -295,14 +295,14 @@ impl<'a, F: Real> Recursion<'a, F> {
         first.check_compatible(reference, "reference teacher")?;
         first.check_compatible(self.initial, "initial student")?;
         self.schedule.validate()?;
-        if let Some(tolerance) = self.improvement_tolerance {
-            if tolerance.is_nan() || tolerance < F::zero() {
-                return Err(Error::InvalidParameter {
-                    name: "improvement tolerance",
-                    value: to_f64(tolerance),
-                    requirement: "non-negative",
-                });
-            }
+        if let Some(tolerance) = self.improvement_tolerance
+            && (tolerance.is_nan() || tolerance < F::zero())
+        {
+            return Err(Error::InvalidParameter {
+                name: "improvement tolerance",
+                value: to_f64(tolerance),
+                requirement: "non-negative",
+            });
         }
 
         let initial = expected_kl(reference, self.initial)?;
@@ -338,13 +338,13 @@ impl<'a, F: Real> Recursion<'a, F> {
 
             let record = self.step(generation, anchor, reference, &latest, &mut students)?;
             let change = (record.divergence - latest.divergence).abs();
-            if let (Some(now), Some(before)) = (record.metric, latest.metric) {
-                if let Some((tolerance, _)) = self.plateau {
-                    if (now - before).abs() < tolerance {
-                        small_metric_changes += 1;
-                    } else {
-                        small_metric_changes = 0;
-                    }
+            if let (Some(now), Some(before)) = (record.metric, latest.metric)
+                && let Some((tolerance, _)) = self.plateau
+            {
+                if (now - before).abs() < tolerance {
+                    small_metric_changes += 1;
+                } else {
+                    small_metric_changes = 0;
                 }
             }
             anchor = self.schedule.next(generation, anchor, record.ratio);
@@ -357,19 +357,19 @@ impl<'a, F: Real> Recursion<'a, F> {
                     limit: self.generation_limit,
                 };
             }
-            if let Some(tolerance) = self.improvement_tolerance {
-                if change < tolerance {
-                    break StopReason::DiminishingImprovement { change, tolerance };
-                }
+            if let Some(tolerance) = self.improvement_tolerance
+                && change < tolerance
+            {
+                break StopReason::DiminishingImprovement { change, tolerance };
             }
-            if let (Some((tolerance, patience)), Some(value)) = (self.plateau, metric) {
-                if small_metric_changes >= patience {
-                    break StopReason::MetricPlateau {
-                        value,
-                        tolerance,
-                        patience,
-                    };
-                }
+            if let (Some((tolerance, patience)), Some(value)) = (self.plateau, metric)
+                && small_metric_changes >= patience
+            {
+                break StopReason::MetricPlateau {
+                    value,
+                    tolerance,
+                    patience,
+                };
             }
         };
         records.push(latest);
