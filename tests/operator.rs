@@ -237,3 +237,72 @@ fn f32_mixture_matches_f64() {
         .unwrap();
     assert_relative_eq!(q.probs()[0], 0.32_f32, max_relative = 1e-6);
 }
+
+/// An operator that reads the last two students and records how many it was given.
+struct LastTwo {
+    seen: std::cell::Cell<usize>,
+}
+
+impl MetaTeacherOperator<f64> for LastTwo {
+    fn anchor_weight(&self) -> f64 {
+        0.5
+    }
+
+    fn history_window(&self) -> Option<usize> {
+        Some(2)
+    }
+
+    fn combine_into(
+        &self,
+        teachers: &[ArrayView1<f64>],
+        students: &[ArrayView1<f64>],
+        mut out: ArrayViewMut1<f64>,
+    ) -> Result<()> {
+        self.seen.set(students.len());
+        out.assign(&teachers[0]);
+        out *= 0.5;
+        let share = 0.5 / students.len() as f64;
+        for student in students {
+            out.scaled_add(share, student);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn history_window_limits_students_passed() {
+    let (teacher, start) = appendix();
+    let operator = LastTwo {
+        seen: std::cell::Cell::new(0),
+    };
+    let history = vec![start.clone(); 5];
+    operator
+        .build(std::slice::from_ref(&teacher), &history)
+        .unwrap();
+    assert_eq!(operator.seen.get(), 2);
+    operator
+        .build(std::slice::from_ref(&teacher), &history[..1])
+        .unwrap();
+    assert_eq!(operator.seen.get(), 1);
+
+    let batches = vec![DistributionBatch::repeat(&start, 2).unwrap(); 4];
+    let teachers = [DistributionBatch::repeat(&teacher, 2).unwrap()];
+    operator.build_batch(&teachers, &batches).unwrap();
+    assert_eq!(operator.seen.get(), 2);
+}
+
+#[test]
+fn mixture_reads_latest_student_only() {
+    assert_eq!(
+        MetaTeacherOperator::<f64>::history_window(&ConvexMixture::new(0.3).unwrap()),
+        Some(1)
+    );
+    // An older student of another vocabulary size is outside the window, so it is not read.
+    let (teacher, start) = appendix();
+    let older = Distribution::from_probs(&[1.0]).unwrap();
+    let q = ConvexMixture::new(0.3)
+        .unwrap()
+        .build(&[teacher], &[older, start])
+        .unwrap();
+    assert_eq!(q.len(), 3);
+}

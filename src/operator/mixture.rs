@@ -132,6 +132,10 @@ impl<F: Real> MetaTeacherOperator<F> for ConvexMixture<F> {
         Ok(())
     }
 
+    fn history_window(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn name(&self) -> String {
         format!("ConvexMixture(a = {})", self.anchor)
     }
