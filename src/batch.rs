@@ -97,7 +97,7 @@ impl<F: Real> DistributionBatch<F> {
     /// # Errors
     ///
     /// As [`DistributionBatch::from_probs`], and [`Error::InvalidTolerance`] if
-    /// the tolerance is negative or not finite.
+    /// the tolerance is negative, NaN or above [`MAX_SUM_TOLERANCE`](crate::MAX_SUM_TOLERANCE).
     pub fn from_probs_with_tolerance<'a>(
         probs: impl Into<ArrayView2<'a, F>>,
         tolerance: F,

@@ -74,7 +74,8 @@ pub(crate) fn validate_probs<F: Real>(probs: ArrayView1<F>, tolerance: F) -> Res
 
 /// Checks a user-supplied tolerance on the sum of probabilities.
 pub(crate) fn validate_tolerance<F: Real>(tolerance: F) -> Result<()> {
-    if tolerance.is_finite() && tolerance >= F::zero() {
+    let max = F::from(crate::real::MAX_SUM_TOLERANCE).unwrap_or_else(F::zero);
+    if tolerance >= F::zero() && tolerance <= max {
         Ok(())
     } else {
         Err(Error::InvalidTolerance {
@@ -240,7 +241,8 @@ impl<F: Real> Distribution<F> {
     /// # Errors
     ///
     /// As [`Distribution::from_probs`], and [`Error::InvalidTolerance`] if the
-    /// tolerance is negative or not finite.
+    /// tolerance is negative, NaN or above [`MAX_SUM_TOLERANCE`](crate::MAX_SUM_TOLERANCE).
+    /// A larger tolerance would let entries above 1 through.
     ///
     /// # Examples
     ///

@@ -41,7 +41,7 @@ pub enum Error {
 
     /// Probabilities whose sum is further from 1 than the tolerance allows.
     #[error(
-        "probabilities sum to {sum}, which is off 1 by more than the tolerance {tolerance}: \
+        "probabilities sum to {sum}, which is off 1 by more than the tolerance {tolerance:e}: \
          normalize them first, or build the distribution from weights"
     )]
     NotNormalized {
@@ -51,8 +51,11 @@ pub enum Error {
         tolerance: f64,
     },
 
-    /// A sum tolerance that is negative, NaN or infinite.
-    #[error("sum tolerance is {value}: pass a finite, non-negative tolerance")]
+    /// A sum tolerance that is negative, NaN, or above [`crate::MAX_SUM_TOLERANCE`].
+    #[error(
+        "sum tolerance is {value}: pass a tolerance between 0 and 0.1, or build the \
+         distribution from weights to normalize it"
+    )]
     InvalidTolerance {
         /// The offending value.
         value: f64,

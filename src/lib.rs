@@ -87,7 +87,7 @@ pub use operator::{
     PostMapped, PowerMeanProjection, SolverReport, TemperedMixture, Weights, amari_alpha,
     divergence_gradient_into, effective_anchor_weight, power_mean_into,
 };
-pub use real::{Real, SUM_TOLERANCE_FACTOR, default_sum_tolerance};
+pub use real::{MAX_SUM_TOLERANCE, Real, SUM_TOLERANCE_FACTOR, default_sum_tolerance};
 
 /// Compiles and runs the README's code blocks as doc tests.
 #[cfg(doctest)]

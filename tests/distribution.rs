@@ -88,7 +88,7 @@ fn custom_tolerance_accepts_and_rejects() {
     assert!(Distribution::from_probs(&rounded).is_err());
     assert!(Distribution::from_probs_with_tolerance(&rounded, 2e-3).is_ok());
     assert!(Distribution::from_probs_with_tolerance(&rounded, 5e-4).is_err());
-    for bad in [-1e-3, f64::NAN, f64::INFINITY] {
+    for bad in [-1e-3, f64::NAN, f64::INFINITY, 0.1 + 1e-9, 10.0] {
         let error = Distribution::from_probs_with_tolerance(&rounded, bad).unwrap_err();
         assert!(matches!(error, Error::InvalidTolerance { .. }), "{error:?}");
     }
