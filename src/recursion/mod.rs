@@ -103,7 +103,8 @@ impl<F: Real> Trajectory<F> {
 /// Each `D(S_g)` is the KL divergence of the computed iterate, exact to about
 /// `1e-13` relative, but the iterate's entries carry rounding: their sum is off
 /// 1 by about `1e-16`, and once `D(S_g)` falls to that size the ratios are
-/// noise. For the appendix pair with `a = 0.3` this happens after about 40
+/// noise and `D(S_g)` can exceed the bound by that much (a start at `S_0 = T0`
+/// records `D(S_1) ≈ 1e-17` above a bound of 0). For the appendix pair with `a = 0.3` this happens after about 40
 /// generations.
 ///
 /// # Errors
