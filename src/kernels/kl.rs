@@ -61,8 +61,10 @@ fn kl_block<F: KernelFloat, const FMA: bool>(p: &Lanes<F>, q: &Lanes<F>) -> KlTe
         let (pi, qi) = (p[lane], q[lane]);
         let d = qi - pi;
         let s = qi + pi;
-        let (exponent_p, mantissa_p) = F::split_exponent(pi);
-        let (exponent_q, mantissa_q) = F::split_exponent(qi);
+        // Mantissas in [1, 2): their ratio lies in (½, 2), and one halving or
+        // doubling of `mantissa_q` brings it into [√½, √2].
+        let (exponent_p, mantissa_p) = F::split_exponent_raw(pi);
+        let (exponent_q, mantissa_q) = F::split_exponent_raw(qi);
         let up = mantissa_q > sqrt2 * mantissa_p;
         let down = mantissa_q * sqrt2 < mantissa_p;
         let mantissa_q = if up {
