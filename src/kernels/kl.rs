@@ -46,9 +46,8 @@ fn near_band<F: KernelFloat>() -> F {
 
 /// Returns the per-token `p φ(q/p)` and `q - p` of one block of positive normal entries.
 ///
-/// NOTE: on a 2-core AVX-512 Xeon this block costs about 4.8 ns per entry in
-/// cache, about twice its operation count, and a profile shows the lane sums
-/// of `kl_row` spilled to the stack (see BENCHMARKS.md).
+/// NOTE: on a 2-core AVX-512 Xeon this block costs about 3 ns per entry in
+/// cache, still about twice the cross-entropy's one logarithm (see BENCHMARKS.md).
 #[inline(always)]
 fn kl_block<F: KernelFloat, const FMA: bool>(p: &Lanes<F>, q: &Lanes<F>) -> KlTerms<F> {
     let band = near_band::<F>();

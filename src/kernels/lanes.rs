@@ -17,9 +17,11 @@
 
 use crate::real::Real;
 
-/// Number of values processed together; 16 fills one AVX-512 register of `f32`
-/// or two of `f64`.
-pub(crate) const LANES: usize = 16;
+/// Number of values processed together: two AVX-512 registers of `f32`, four of `f64`.
+///
+/// 32 measured faster than 16 on a 2-core AVX-512 Xeon (KL in cache 3.0
+/// against 4.5 ns per entry); 8 was slower (8.7) and 64 no faster.
+pub(crate) const LANES: usize = 32;
 
 /// A block of `LANES` values.
 pub(crate) type Lanes<F> = [F; LANES];
