@@ -19,8 +19,8 @@ use crate::real::Real;
 
 /// Number of values processed together: two AVX-512 registers of `f32`, four of `f64`.
 ///
-/// 32 measured faster than 16 on a 2-core AVX-512 Xeon (KL in cache 3.0
-/// against 4.5 ns per entry); 8 was slower (8.7) and 64 no faster.
+/// On a 2-core AVX-512 Xeon, 32 measured faster than 16 (KL in cache 3.0
+/// against 4.5 ns per entry). 8 was slower (8.7 ns) and 64 no faster.
 pub(crate) const LANES: usize = 32;
 
 /// A block of `LANES` values.
