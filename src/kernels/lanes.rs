@@ -17,9 +17,11 @@
 
 use crate::real::Real;
 
-/// Number of values processed together; 16 fills one AVX-512 register of `f32`
-/// or two of `f64`.
-pub(crate) const LANES: usize = 16;
+/// Number of values processed together: two AVX-512 registers of `f32`, four of `f64`.
+///
+/// On a 2-core AVX-512 Xeon, 32 measured faster than 16 (KL in cache 3.0
+/// against 4.5 ns per entry). 8 was slower (8.7 ns) and 64 no faster.
+pub(crate) const LANES: usize = 32;
 
 /// A block of `LANES` values.
 pub(crate) type Lanes<F> = [F; LANES];
@@ -60,6 +62,10 @@ pub trait KernelFloat: Real + sealed::Sealed {
     /// Splits a positive normal `x` into `(e, m)` with `x = 2^e m` and `m` in `[√½, √2)`.
     #[doc(hidden)]
     fn split_exponent(x: Self) -> (Self, Self);
+
+    /// Splits a positive normal `x` into `(e, m)` with `x = 2^e m` and `m` in `[1, 2)`.
+    #[doc(hidden)]
+    fn split_exponent_raw(x: Self) -> (Self, Self);
 
     /// Rounds `y` to the nearest integer `n` and returns `(n, 2^n)`, for `|n| <= 126`
     /// (`f32`) or `|n| <= 1022` (`f64`).
@@ -134,14 +140,20 @@ impl KernelFloat for f64 {
 
     #[inline(always)]
     fn split_exponent(x: f64) -> (f64, f64) {
+        let (exponent, mantissa) = Self::split_exponent_raw(x);
+        let high = mantissa >= SQRT_2_F64;
+        let mantissa = if high { mantissa * 0.5 } else { mantissa };
+        let exponent = if high { exponent + 1.0 } else { exponent };
+        (exponent, mantissa)
+    }
+
+    #[inline(always)]
+    fn split_exponent_raw(x: f64) -> (f64, f64) {
         let bits = x.to_bits();
         let mantissa = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
         // The biased exponent, placed in the mantissa of 2^52, converts to a float exactly.
         let exponent =
             f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - 4_503_599_627_371_519.0;
-        let high = mantissa >= SQRT_2_F64;
-        let mantissa = if high { mantissa * 0.5 } else { mantissa };
-        let exponent = if high { exponent + 1.0 } else { exponent };
         (exponent, mantissa)
     }
 
@@ -191,12 +203,18 @@ impl KernelFloat for f32 {
 
     #[inline(always)]
     fn split_exponent(x: f32) -> (f32, f32) {
-        let bits = x.to_bits();
-        let mantissa = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
-        let exponent = ((bits >> 23) as i32 - 127) as f32;
+        let (exponent, mantissa) = Self::split_exponent_raw(x);
         let high = mantissa >= std::f32::consts::SQRT_2;
         let mantissa = if high { mantissa * 0.5 } else { mantissa };
         let exponent = if high { exponent + 1.0 } else { exponent };
+        (exponent, mantissa)
+    }
+
+    #[inline(always)]
+    fn split_exponent_raw(x: f32) -> (f32, f32) {
+        let bits = x.to_bits();
+        let mantissa = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+        let exponent = ((bits >> 23) as i32 - 127) as f32;
         (exponent, mantissa)
     }
 
