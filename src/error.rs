@@ -382,6 +382,19 @@ pub enum Error {
         /// The row whose pool is empty.
         row: usize,
     },
+    /// A mixture-based operator given a different number of base teachers than teacher weights.
+    #[error(
+        "{operator} takes {expected} base teachers (one per teacher weight) but was given {found}: \
+         pass one teacher per weight"
+    )]
+    TeacherWeightCount {
+        /// The operator's name.
+        operator: &'static str,
+        /// The number of teacher weights.
+        expected: usize,
+        /// How many teachers it was given.
+        found: usize,
+    },
 }
 
 impl Error {

@@ -18,7 +18,10 @@ fn renyi_huge_orders_reach_max_log_ratio<F: Real>(tolerance: f64) {
     let limit = 3.0_f64.ln();
     for order in [F::max_value(), F::from(1e30).unwrap()] {
         let value = renyi(&p, &q, order).unwrap().to_f64().unwrap();
-        assert!((value - limit).abs() < tolerance, "order {order:?} gave {value}");
+        assert!(
+            (value - limit).abs() < tolerance,
+            "order {order:?} gave {value}"
+        );
     }
 }
 

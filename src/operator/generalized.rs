@@ -441,7 +441,7 @@ impl<F: Real> GeneralizedMixture<F> {
     /// # Errors
     ///
     /// - [`Error::Empty`] if `students` is empty.
-    /// - [`Error::TeacherCount`] if the number of teachers differs from the
+    /// - [`Error::TeacherWeightCount`] if the number of teachers differs from the
     ///   number of teacher weights.
     ///
     /// # Examples
@@ -515,9 +515,9 @@ impl<F: Real> GeneralizedMixture<F> {
         if found == self.teacher_weights.len() {
             Ok(())
         } else {
-            Err(Error::TeacherCount {
+            Err(Error::TeacherWeightCount {
                 operator: "GeneralizedMixture",
-                expected: "one per teacher weight",
+                expected: self.teacher_weights.len(),
                 found,
             })
         }
@@ -536,7 +536,7 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::TeacherCount`] unless there is one teacher per teacher weight.
+    /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
     fn combine_into(
         &self,

@@ -472,7 +472,7 @@ impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::TeacherCount`] unless there is one teacher per teacher weight.
+    /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
     /// - [`Error::DisjointSupports`] if the pool is 0 on every token.
     fn combine_into(

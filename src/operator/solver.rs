@@ -663,7 +663,7 @@ impl<F: Real> MetaTeacherOperator<F> for IterativeProjection<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::TeacherCount`] unless there is one teacher per teacher weight.
+    /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
     /// - [`Error::NotConverged`] if the solver stops early.
     fn combine_into(
