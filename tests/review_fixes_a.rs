@@ -37,3 +37,77 @@ fn renyi_huge_orders_f64() {
 fn renyi_huge_orders_f32() {
     renyi_huge_orders_reach_max_log_ratio::<f32>(1e-5);
 }
+
+// Renyi gradient at huge orders.
+
+use metadistill::{
+    ConvexCombination, ConvexMixture, Divergence, Error, GeneralizedMixture, HistoryWeights,
+    InformationProjection, Iterate, IterativeProjection, MetaTeacherOperator, MirrorDescent,
+    PostMap, PostMapped, PowerMeanProjection, TemperedMixture, Weights, amari_alpha,
+    divergence_gradient_into, power_mean_into,
+};
+use ndarray::{Array1, ArrayView1, array};
+
+fn c<F: Real>(x: f64) -> F {
+    F::from(x).unwrap()
+}
+
+/// At huge orders only the token of the max log-ratio (token 0, ratio 3) keeps a
+/// gradient, which tends to `-(p_0/q_0) / p_0 = -1/q_0 = -5`.
+fn renyi_gradient_at_huge_orders<F: Real>(orders: &[f64]) {
+    let (p, q) = pair::<F>();
+    let mut orders: Vec<F> = orders.iter().map(|&order| c(order)).collect();
+    orders.push(F::max_value());
+    for order in orders {
+        let mut gradient = Array1::zeros(3);
+        let divergence = Divergence::Renyi { order };
+        divergence_gradient_into(&divergence, p.probs(), q.probs(), gradient.view_mut()).unwrap();
+        let g: Vec<f64> = gradient.iter().map(|v| v.to_f64().unwrap()).collect();
+        assert!((g[0] + 5.0).abs() < 1e-4, "order {order:?}: {g:?}");
+        assert_eq!(g[1], 0.0, "order {order:?}: {g:?}");
+        assert_eq!(g[2], 0.0, "order {order:?}: {g:?}");
+    }
+}
+
+#[test]
+fn renyi_gradient_huge_orders_f64() {
+    renyi_gradient_at_huge_orders::<f64>(&[1e30, 1e300]);
+}
+
+#[test]
+fn renyi_gradient_huge_orders_f32() {
+    renyi_gradient_at_huge_orders::<f32>(&[1e30]);
+}
+
+#[test]
+fn renyi_gradient_moderate_order_matches_formula() {
+    let (p, q) = pair::<f64>();
+    let order = 3.0;
+    let mut gradient = Array1::zeros(3);
+    let divergence = Divergence::Renyi { order };
+    divergence_gradient_into(&divergence, p.probs(), q.probs(), gradient.view_mut()).unwrap();
+    let sum: f64 = (0..3)
+        .map(|i| p.probs()[i].powf(order) * q.probs()[i].powf(1.0 - order))
+        .sum();
+    for i in 0..3 {
+        let expected = -(p.probs()[i] / q.probs()[i]).powf(order) / sum;
+        assert!((gradient[i] - expected).abs() < 1e-13 * expected.abs());
+    }
+}
+
+#[test]
+fn iterative_projection_huge_renyi_order_is_not_disjoint() {
+    let (p, q) = pair::<f64>();
+    let weighting = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest).unwrap();
+    let operator = IterativeProjection::new(
+        Divergence::Renyi { order: 1e300 },
+        weighting,
+        MirrorDescent::default(),
+    )
+    .unwrap();
+    let result = operator.build(&[p], &[q]);
+    assert!(
+        !matches!(result, Err(Error::DisjointSupports { .. })),
+        "{result:?}"
+    );
+}

@@ -19,7 +19,7 @@ use ndarray::{Array1, ArrayView1, ArrayViewMut1};
 
 use crate::distribution::{Distribution, check_same_vocabulary};
 use crate::divergence::Divergence;
-use crate::divergence::terms::{CompensatedSum, compensated_sum};
+use crate::divergence::terms::{CompensatedSum, compensated_sum, log_ratio};
 use crate::error::{Error, Result};
 use crate::operator::projection::check_pool;
 use crate::operator::{GeneralizedMixture, MetaTeacherOperator, Weights};
@@ -146,10 +146,12 @@ enum TokenGradient<F> {
     JensenShannon,
     SquaredHellinger,
     ChiSquared,
-    /// Renyi of order `0 < b < ∞`, `b ≠ 1`, with `sum = Σ_j p_j^b q_j^(1-b)`.
+    /// Renyi of order `0 < b < ∞`, `b ≠ 1`, in log space: `max_ratio = M = max_j ln(p_j / q_j)`
+    /// and `log_sum = ln Σ_j p_j exp((b - 1)(ln(p_j / q_j) - M))`.
     Renyi {
         order: F,
-        sum: F,
+        max_ratio: F,
+        log_sum: F,
     },
     /// Renyi of order 0, with `mass = Σ_{j: p_j > 0} q_j`.
     RenyiZero {
@@ -173,7 +175,19 @@ impl<F: Real> TokenGradient<F> {
             TokenGradient::Renyi { .. } | TokenGradient::RenyiZero { .. } if pi.is_zero() => {
                 F::zero()
             }
-            TokenGradient::Renyi { order, sum } => -(pi / qi).powf(order) / sum,
+            TokenGradient::Renyi {
+                order,
+                max_ratio,
+                log_sum,
+            } => {
+                // (p_i/q_i)^b / Σ_j p_j^b q_j^(1-b) with the common factor exp((b - 1) M) cancelled.
+                if log_sum == F::infinity() {
+                    return F::zero();
+                }
+                let ratio = log_ratio(pi, qi);
+                let shifted = (order - one) * (ratio - max_ratio);
+                -(shifted + ratio - log_sum).exp()
+            }
             TokenGradient::RenyiZero { mass } => -one / mass,
         }
     }
@@ -199,9 +213,39 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<TokenGradient<F
         );
         return Ok(TokenGradient::RenyiZero { mass });
     }
-    // Σ p^b q^(1-b) = exp((b - 1) D_b), taken from the accurate divergence.
-    let sum = ((order - F::one()) * divergence.compute_slices(p, q)?).exp();
-    Ok(TokenGradient::Renyi { order, sum })
+    // Work in log space centred on the max log-ratio M, so that neither (p_i/q_i)^b
+    // nor the sum overflows for huge orders: both carry the factor exp((b - 1) M).
+    let b_minus_one = order - F::one();
+    let ratios: Vec<(F, F)> = p
+        .iter()
+        .zip(q)
+        .filter(|&(&pi, &qi)| pi > F::zero() && (qi > F::zero() || b_minus_one > F::zero()))
+        .map(|(&pi, &qi)| (pi, log_ratio(pi, qi)))
+        .collect();
+    let max_ratio = ratios
+        .iter()
+        .map(|&(_, r)| r)
+        .fold(F::neg_infinity(), F::max);
+    if !max_ratio.is_finite() {
+        // +inf: some q_j = 0 < p_j with b > 1, so the sum is infinite and every finite
+        // token's gradient is 0. -inf: disjoint supports, where no token has p_i q_i > 0.
+        return Ok(TokenGradient::Renyi {
+            order,
+            max_ratio: F::zero(),
+            log_sum: F::infinity(),
+        });
+    }
+    let exponents: Vec<F> = ratios
+        .iter()
+        .map(|&(pi, r)| pi.ln() + b_minus_one * (r - max_ratio))
+        .collect();
+    let max = exponents.iter().copied().fold(F::neg_infinity(), F::max);
+    let log_sum = max + compensated_sum(exponents.iter().map(|&e| (e - max).exp())).ln();
+    Ok(TokenGradient::Renyi {
+        order,
+        max_ratio,
+        log_sum,
+    })
 }
 
 /// Statistics of a finished solver run: iterations, final gap and objective.
