@@ -395,6 +395,16 @@ pub enum Error {
         /// How many teachers it was given.
         found: usize,
     },
+
+    /// A raw probability vector passed to a function failed its check.
+    #[error("{what} is not a probability vector: {source}")]
+    InvalidInputVector {
+        /// Which input failed, such as `"p"` or `"point 1"`.
+        what: String,
+        /// The underlying error, naming the index and value.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {

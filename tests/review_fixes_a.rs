@@ -111,3 +111,118 @@ fn iterative_projection_huge_renyi_order_is_not_disjoint() {
         "{result:?}"
     );
 }
+
+// Raw-vector input checks.
+
+/// Returns the error wrapped in `InvalidInputVector`, checking the input's name.
+fn inner_error(error: Error, name: &str) -> Error {
+    match error {
+        Error::InvalidInputVector { what, source } => {
+            assert_eq!(what, name);
+            *source
+        }
+        other => panic!("expected InvalidInputVector, got {other:?}"),
+    }
+}
+
+#[test]
+fn post_map_rejects_invalid_vectors() {
+    let mut nan = array![f64::NAN, 0.5, 0.5];
+    let error = PostMap::Temper { temperature: 2.0 }
+        .apply_into(nan.view_mut())
+        .unwrap_err();
+    assert!(matches!(
+        inner_error(error, "vector to post-map"),
+        Error::NonFiniteProbability { index: 0, .. }
+    ));
+
+    let mut negative = array![-1.0, 0.5, 0.5];
+    let error = PostMap::TopK { k: 2 }
+        .apply_into(negative.view_mut())
+        .unwrap_err();
+    assert!(matches!(
+        inner_error(error, "vector to post-map"),
+        Error::NegativeProbability { index: 0, .. }
+    ));
+
+    let mut unnormalized = array![3.0, 3.0, 3.0];
+    let error = PostMap::SmoothUniform { epsilon: 0.5 }
+        .apply_into(unnormalized.view_mut())
+        .unwrap_err();
+    assert!(matches!(
+        inner_error(error, "vector to post-map"),
+        Error::NotNormalized { .. }
+    ));
+    assert_eq!(unnormalized, array![3.0, 3.0, 3.0]);
+}
+
+#[test]
+fn gradient_rejects_invalid_vectors() {
+    let valid = array![0.2f64, 0.5, 0.3];
+    let mut gradient = Array1::zeros(3);
+    let nan = array![f64::NAN, 0.5, 0.5];
+    let error = divergence_gradient_into(
+        &Divergence::KullbackLeibler,
+        nan.view(),
+        valid.view(),
+        gradient.view_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        inner_error(error, "p"),
+        Error::NonFiniteProbability { index: 0, .. }
+    ));
+
+    let unnormalized = array![5.0f64, 5.0, 5.0];
+    let error = divergence_gradient_into(
+        &Divergence::KullbackLeibler,
+        unnormalized.view(),
+        valid.view(),
+        gradient.view_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        inner_error(error, "p"),
+        Error::NotNormalized { .. }
+    ));
+
+    let negative = array![0.5f64, -0.5, 1.0];
+    let error = divergence_gradient_into(
+        &Divergence::KullbackLeibler,
+        valid.view(),
+        negative.view(),
+        gradient.view_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        inner_error(error, "q"),
+        Error::NegativeProbability { index: 1, .. }
+    ));
+}
+
+#[test]
+fn power_mean_rejects_invalid_points() {
+    let valid = array![0.2f64, 0.5, 0.3];
+    let mut out = Array1::zeros(3);
+    let cases: [(Array1<f64>, f64); 3] = [
+        (array![f64::NAN, 0.5, 0.5], 0.5),
+        (array![-0.5, 1.0, 0.5], 2.0),
+        (array![5.0, 5.0, 5.0], 0.5),
+    ];
+    for (bad, order) in &cases {
+        let error = power_mean_into(
+            *order,
+            &[valid.view(), bad.view()],
+            &[0.5, 0.5],
+            out.view_mut(),
+        )
+        .unwrap_err();
+        let inner = inner_error(error, "point 1");
+        let expected = match bad[0] {
+            v if v.is_nan() => matches!(inner, Error::NonFiniteProbability { index: 0, .. }),
+            v if v < 0.0 => matches!(inner, Error::NegativeProbability { index: 0, .. }),
+            _ => matches!(inner, Error::NotNormalized { .. }),
+        };
+        assert!(expected, "{bad} gave {inner:?}");
+    }
+}

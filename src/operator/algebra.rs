@@ -12,7 +12,9 @@ use ndarray::{Array1, ArrayView1, ArrayViewMut1, Zip};
 use crate::divergence::terms::compensated_sum;
 use crate::error::{Error, Result};
 use crate::operator::tempered::{check_temperature, temper_in_place};
-use crate::operator::{MetaTeacherOperator, OperatorProperties, validate_output};
+use crate::operator::{
+    MetaTeacherOperator, OperatorProperties, check_input_vector, validate_output,
+};
 use crate::real::{Real, to_f64};
 
 /// Work buffers of length `V` that a combinator keeps between calls.
@@ -293,7 +295,11 @@ impl<F: Real> PostMap<F> {
     ///
     /// # Errors
     ///
-    /// As [`PostMap::validate`].
+    /// - As [`PostMap::validate`].
+    /// - [`Error::InvalidInputVector`] if `values` is not a probability vector
+    ///   within [`default_sum_tolerance`](crate::default_sum_tolerance),
+    ///   wrapping [`Error::Empty`], [`Error::NonFiniteProbability`],
+    ///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
     ///
     /// # Examples
     ///
@@ -308,6 +314,8 @@ impl<F: Real> PostMap<F> {
     /// # Ok::<(), metadistill::Error>(())
     /// ```
     pub fn apply_into(&self, values: ArrayViewMut1<F>) -> Result<()> {
+        self.validate()?;
+        check_input_vector("vector to post-map", values.view())?;
         let mut copy = Array1::zeros(values.len());
         self.apply_with(values, &mut copy)
     }

@@ -27,7 +27,9 @@ use crate::distribution::{Distribution, check_same_vocabulary};
 use crate::divergence::renyi_slices;
 use crate::divergence::terms::{CompensatedSum, compensated_sum};
 use crate::error::{Error, Result};
-use crate::operator::{GeneralizedMixture, HistoryWeights, MetaTeacherOperator};
+use crate::operator::{
+    GeneralizedMixture, HistoryWeights, MetaTeacherOperator, check_input_vector,
+};
 use crate::real::{Real, constant, default_sum_tolerance, to_f64};
 
 /// A divergence whose information projection is a closed-form power mean.
@@ -97,7 +99,7 @@ impl<F: Real> PowerMeanProjection<F> {
         }
         let views: Vec<_> = points.iter().map(Distribution::probs).collect();
         let mut out = ndarray::Array1::zeros(first.len());
-        power_mean_into(self.order(), &views, weights.as_slice(), out.view_mut())?;
+        write_power_mean(self.order(), &views, weights.as_slice(), out.view_mut())?;
         Ok(Distribution::from_valid(out))
     }
 }
@@ -124,6 +126,10 @@ impl<F: Real> PowerMeanProjection<F> {
 ///   point differs in length from `out`.
 /// - [`Error::InvalidWeight`] for a negative or non-finite weight.
 /// - [`Error::WeightsNotNormalized`] if the weights do not sum to 1.
+/// - [`Error::InvalidInputVector`] naming `point k` if a point is not a
+///   probability vector within [`default_sum_tolerance`](crate::default_sum_tolerance),
+///   wrapping [`Error::NonFiniteProbability`], [`Error::NegativeProbability`]
+///   or [`Error::NotNormalized`].
 /// - [`Error::InvalidParameter`] if `order` is not finite.
 /// - [`Error::DisjointSupports`] if the mean is 0 on every token.
 ///
@@ -142,6 +148,20 @@ impl<F: Real> PowerMeanProjection<F> {
 /// # Ok::<(), metadistill::Error>(())
 /// ```
 pub fn power_mean_into<F: Real>(
+    order: F,
+    points: &[ArrayView1<F>],
+    weights: &[F],
+    out: ArrayViewMut1<F>,
+) -> Result<()> {
+    check_pool(points, weights, out.len())?;
+    for (position, point) in points.iter().enumerate() {
+        check_input_vector(&format!("point {position}"), *point)?;
+    }
+    write_power_mean(order, points, weights, out)
+}
+
+/// Writes the power mean of points that are already known to be distributions.
+pub(crate) fn write_power_mean<F: Real>(
     order: F,
     points: &[ArrayView1<F>],
     weights: &[F],
@@ -485,7 +505,7 @@ impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
         self.weighting
             .pool_weights_into(teachers, students, &mut weights)?;
         let points: Vec<_> = teachers.iter().chain(students).cloned().collect();
-        power_mean_into(self.projection.order(), &points, &weights, out)
+        write_power_mean(self.projection.order(), &points, &weights, out)
     }
 
     fn name(&self) -> String {

@@ -22,7 +22,7 @@ use crate::divergence::Divergence;
 use crate::divergence::terms::{CompensatedSum, compensated_sum, log_ratio};
 use crate::error::{Error, Result};
 use crate::operator::projection::check_pool;
-use crate::operator::{GeneralizedMixture, MetaTeacherOperator, Weights};
+use crate::operator::{GeneralizedMixture, MetaTeacherOperator, Weights, check_input_vector};
 use crate::real::{Real, constant, to_f64};
 
 /// The largest number of step halvings tried in one iteration.
@@ -47,6 +47,10 @@ const MAX_HALVINGS: usize = 80;
 /// # Errors
 ///
 /// - [`Error::LengthMismatch`] if the three vectors differ in length.
+/// - [`Error::InvalidInputVector`] if `p` or `q` is not a probability vector
+///   within [`default_sum_tolerance`](crate::default_sum_tolerance), wrapping
+///   [`Error::Empty`], [`Error::NonFiniteProbability`],
+///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
 /// - [`Error::NoGradient`] for total variation and the Renyi order infinity,
 ///   which are not differentiable.
 /// - [`Error::InvalidOrder`] for a negative or NaN Renyi order.
@@ -79,6 +83,8 @@ pub fn divergence_gradient_into<F: Real>(
             });
         }
     }
+    check_input_vector("p", p)?;
+    check_input_vector("q", q)?;
     let p = p.to_vec();
     let q = q.to_vec();
     let mut gradient = vec![F::zero(); p.len()];
