@@ -226,3 +226,101 @@ fn power_mean_rejects_invalid_points() {
         assert!(expected, "{bad} gave {inner:?}");
     }
 }
+
+// Amari orders and power means near 0 and at huge magnitudes.
+
+fn tiny_orders_match_order_zero<F: Real>(orders: &[f64], tolerance: f64) {
+    let (p, q) = pair::<F>();
+    let at_zero = amari_alpha(&p, &q, F::zero()).unwrap().to_f64().unwrap();
+    let mut geometric = Array1::<F>::zeros(3);
+    let points = [p.probs(), q.probs()];
+    let weights = [c::<F>(0.3), c::<F>(0.7)];
+    power_mean_into(F::zero(), &points, &weights, geometric.view_mut()).unwrap();
+
+    for &order in orders {
+        for signed in [order, -order] {
+            let value = amari_alpha(&p, &q, c(signed)).unwrap().to_f64().unwrap();
+            assert!(
+                (value - at_zero).abs() < tolerance,
+                "order {signed}: {value} vs {at_zero}"
+            );
+            let mut pool = Array1::<F>::zeros(3);
+            power_mean_into(c(signed), &points, &weights, pool.view_mut()).unwrap();
+            for (i, (&got, &want)) in pool.iter().zip(&geometric).enumerate() {
+                let difference = (got - want).to_f64().unwrap().abs();
+                assert!(difference < tolerance, "order {signed}, token {i}: {got:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_orders_match_order_zero_f64() {
+    tiny_orders_match_order_zero::<f64>(&[1e-10, 1e-20, 1e-300], 1e-9);
+    let (p, q) = pair::<f64>();
+    let reverse_kl = metadistill::divergence::kl(&q, &p).unwrap();
+    assert!((reverse_kl - 0.365274).abs() < 1e-6);
+    assert!((amari_alpha(&p, &q, 1e-20).unwrap() - reverse_kl).abs() < 1e-14);
+}
+
+#[test]
+fn tiny_orders_match_order_zero_f32() {
+    tiny_orders_match_order_zero::<f32>(&[1e-10, 1e-20, 1e-30], 1e-5);
+}
+
+#[test]
+fn information_projection_tiny_amari_order_is_geometric() {
+    let (p, q) = pair::<f64>();
+    let geometric = InformationProjection::single_teacher(PowerMeanProjection::ReverseKl, 0.3)
+        .unwrap()
+        .build(std::slice::from_ref(&p), std::slice::from_ref(&q))
+        .unwrap();
+    let tiny =
+        InformationProjection::single_teacher(PowerMeanProjection::Amari { order: 1e-20 }, 0.3)
+            .unwrap()
+            .build(&[p], &[q])
+            .unwrap();
+    for (got, want) in tiny.probs().iter().zip(geometric.probs()) {
+        assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+    }
+}
+
+fn amari_huge_orders_are_infinite<F: Real>(orders: &[f64]) {
+    let (p, q) = pair::<F>();
+    let mut orders: Vec<F> = orders.iter().map(|&order| c(order)).collect();
+    orders.push(F::max_value());
+    orders.push(-F::max_value());
+    for order in orders {
+        for signed in [order, -order] {
+            let value = amari_alpha(&p, &q, signed).unwrap();
+            assert_eq!(value, F::infinity(), "order {signed:?}");
+        }
+        assert_eq!(amari_alpha(&p, &p, order).unwrap(), F::zero());
+    }
+}
+
+#[test]
+fn amari_huge_orders_f64() {
+    amari_huge_orders_are_infinite::<f64>(&[1e10, 1e300]);
+}
+
+#[test]
+fn amari_huge_orders_f32() {
+    amari_huge_orders_are_infinite::<f32>(&[1e10, 1e30]);
+}
+
+#[test]
+fn amari_small_order_branch_matches_direct_sum() {
+    let (p, q) = pair::<f64>();
+    for order in [-0.1249, -0.01, 0.01, 0.1249, 0.1251] {
+        let sum: f64 = (0..3)
+            .map(|i| p.probs()[i].powf(order) * q.probs()[i].powf(1.0 - order))
+            .sum();
+        let direct = (1.0 - sum) / (order * (1.0 - order));
+        let value = amari_alpha(&p, &q, order).unwrap();
+        assert!(
+            (value - direct).abs() < 1e-13,
+            "order {order}: {value} vs {direct}"
+        );
+    }
+}
