@@ -324,3 +324,161 @@ fn amari_small_order_branch_matches_direct_sum() {
         );
     }
 }
+
+// History windows: a window-limited build equals combining the full history.
+
+/// Six students, oldest first, each a different full-support distribution.
+fn history() -> Vec<Distribution> {
+    (0..6)
+        .map(|g| {
+            let x = 1.0 + g as f64;
+            let raw = [x, 2.0 + (g % 3) as f64, 7.0 - x / 2.0];
+            let total: f64 = raw.iter().sum();
+            let probs: Vec<f64> = raw.iter().map(|v| v / total).collect();
+            Distribution::from_probs(&probs).unwrap()
+        })
+        .collect()
+}
+
+fn assert_window_build_matches_full<O: MetaTeacherOperator<f64>>(
+    operator: &O,
+    teachers: &[Distribution],
+    expected_window: Option<usize>,
+) {
+    assert_eq!(
+        operator.history_window(),
+        expected_window,
+        "{}",
+        operator.name()
+    );
+    let students = history();
+    let teacher_views: Vec<ArrayView1<f64>> = teachers.iter().map(|t| t.probs()).collect();
+    let student_views: Vec<ArrayView1<f64>> = students.iter().map(|s| s.probs()).collect();
+    let mut full = Array1::zeros(3);
+    operator
+        .combine_into(&teacher_views, &student_views, full.view_mut())
+        .unwrap();
+    let windowed = operator.build(teachers, &students).unwrap();
+    assert_eq!(windowed.probs(), full.view(), "{}", operator.name());
+}
+
+fn teacher() -> Vec<Distribution> {
+    vec![pair::<f64>().0]
+}
+
+#[test]
+fn generalized_mixture_windows() {
+    let schemes = [
+        (HistoryWeights::Latest, 1),
+        (HistoryWeights::Window { length: 3 }, 3),
+        (
+            HistoryWeights::ExponentialDecay {
+                decay: 0.5,
+                length: 4,
+            },
+            4,
+        ),
+        (
+            HistoryWeights::Quality {
+                sharpness: 2.0,
+                length: 2,
+            },
+            2,
+        ),
+        (
+            HistoryWeights::Explicit(Weights::new(&[0.5, 0.0, 0.5]).unwrap()),
+            3,
+        ),
+        (
+            HistoryWeights::Explicit(Weights::new(&[0.0, 0.0, 1.0]).unwrap()),
+            3,
+        ),
+    ];
+    for (scheme, window) in schemes {
+        let operator = GeneralizedMixture::single_teacher(0.3, scheme).unwrap();
+        assert_window_build_matches_full(&operator, &teacher(), Some(window));
+    }
+    let whole = GeneralizedMixture::single_teacher(
+        0.3,
+        HistoryWeights::ExponentialDecay {
+            decay: 0.5,
+            length: usize::MAX,
+        },
+    )
+    .unwrap();
+    assert_window_build_matches_full(&whole, &teacher(), Some(usize::MAX));
+}
+
+#[test]
+fn information_projection_window() {
+    let weighting =
+        GeneralizedMixture::single_teacher(0.3, HistoryWeights::Window { length: 2 }).unwrap();
+    let operator =
+        InformationProjection::new(PowerMeanProjection::Amari { order: 0.5 }, weighting).unwrap();
+    assert_window_build_matches_full(&operator, &teacher(), Some(2));
+}
+
+#[test]
+fn iterative_projection_window() {
+    let weighting =
+        GeneralizedMixture::single_teacher(0.3, HistoryWeights::Window { length: 2 }).unwrap();
+    let operator = IterativeProjection::new(
+        Divergence::SquaredHellinger,
+        weighting,
+        MirrorDescent::default(),
+    )
+    .unwrap();
+    assert_window_build_matches_full(&operator, &teacher(), Some(2));
+}
+
+#[test]
+fn tempered_mixture_window() {
+    let operator = TemperedMixture::new(0.3, 2.0).unwrap();
+    assert_window_build_matches_full(&operator, &teacher(), Some(1));
+}
+
+#[test]
+fn combinator_windows() {
+    let window = |length| {
+        GeneralizedMixture::single_teacher(0.3, HistoryWeights::Window { length }).unwrap()
+    };
+    let post_mapped = PostMapped::new(window(3), PostMap::Temper { temperature: 2.0 }).unwrap();
+    assert_window_build_matches_full(&post_mapped, &teacher(), Some(3));
+
+    let iterate = Iterate::new(window(2), 3).unwrap();
+    assert_window_build_matches_full(&iterate, &teacher(), Some(2));
+
+    let combination =
+        ConvexCombination::new(ConvexMixture::new(0.3).unwrap(), window(4), 0.5).unwrap();
+    assert_window_build_matches_full(&combination, &teacher(), Some(4));
+}
+
+/// An operator that reads the whole history, as every user operator does by default.
+struct WholeHistory;
+
+impl MetaTeacherOperator<f64> for WholeHistory {
+    fn anchor_weight(&self) -> f64 {
+        0.0
+    }
+
+    fn combine_into(
+        &self,
+        _teachers: &[ArrayView1<f64>],
+        students: &[ArrayView1<f64>],
+        mut out: ndarray::ArrayViewMut1<f64>,
+    ) -> metadistill::Result<()> {
+        out.fill(0.0);
+        let share = 1.0 / students.len() as f64;
+        for student in students {
+            out.scaled_add(share, student);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn combination_with_whole_history_has_no_window() {
+    let combination =
+        ConvexCombination::new(ConvexMixture::new(0.3).unwrap(), WholeHistory, 0.5).unwrap();
+    assert_window_build_matches_full(&combination, &teacher(), None);
+}

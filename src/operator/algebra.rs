@@ -187,6 +187,14 @@ where
         })
     }
 
+    /// Returns the larger of the two windows, or `None` if either operator
+    /// reads the whole history.
+    fn history_window(&self) -> Option<usize> {
+        let first = self.first.history_window()?;
+        let second = self.second.history_window()?;
+        Some(first.max(second))
+    }
+
     fn name(&self) -> String {
         format!(
             "{} * {} + {} * {}",
@@ -469,6 +477,11 @@ impl<O: MetaTeacherOperator<F>, F: Real> MetaTeacherOperator<F> for PostMapped<O
         })
     }
 
+    /// Returns the inner operator's window.
+    fn history_window(&self) -> Option<usize> {
+        self.inner.history_window()
+    }
+
     fn name(&self) -> String {
         format!("{:?} after {}", self.map, self.inner.name())
     }
@@ -608,6 +621,12 @@ impl<O: MetaTeacherOperator<F>, F: Real> MetaTeacherOperator<F> for Iterate<O, F
                 .collect();
             self.inner.combine_into(teachers, &history, out.view_mut())
         })
+    }
+
+    /// Returns the inner operator's window: later steps read the intermediate
+    /// outputs, which are the latest entries of their history.
+    fn history_window(&self) -> Option<usize> {
+        self.inner.history_window()
     }
 
     fn name(&self) -> String {

@@ -558,6 +558,19 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
         Ok(())
     }
 
+    /// Returns the number of lags the history scheme weighs: 1 for `Latest`,
+    /// the window `length` for `Window`, `ExponentialDecay` and `Quality`, and
+    /// the number of weights for `Explicit`.
+    fn history_window(&self) -> Option<usize> {
+        Some(match &self.history {
+            HistoryWeights::Latest => 1,
+            HistoryWeights::Window { length }
+            | HistoryWeights::ExponentialDecay { length, .. }
+            | HistoryWeights::Quality { length, .. } => *length,
+            HistoryWeights::Explicit(weights) => weights.len(),
+        })
+    }
+
     fn name(&self) -> String {
         format!(
             "GeneralizedMixture(a = {}, {} teachers, {:?})",

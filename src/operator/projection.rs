@@ -551,6 +551,11 @@ impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
         write_power_mean(self.projection.order(), &points, &weights, out)
     }
 
+    /// Returns the window of the pooling weights.
+    fn history_window(&self) -> Option<usize> {
+        self.weighting.history_window()
+    }
+
     fn name(&self) -> String {
         format!(
             "InformationProjection(order {}, a = {})",

@@ -731,6 +731,11 @@ impl<F: Real> MetaTeacherOperator<F> for IterativeProjection<F> {
             .map(|_| ())
     }
 
+    /// Returns the window of the pooling weights.
+    fn history_window(&self) -> Option<usize> {
+        self.weighting.history_window()
+    }
+
     fn name(&self) -> String {
         format!(
             "IterativeProjection({}, a = {})",
