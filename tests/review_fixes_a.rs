@@ -107,7 +107,7 @@ fn iterative_projection_huge_renyi_order_is_not_disjoint() {
     .unwrap();
     let result = operator.build(&[p], &[q]);
     assert!(
-        !matches!(result, Err(Error::DisjointSupports { .. })),
+        matches!(result, Ok(_) | Err(Error::NotConverged { .. })),
         "{result:?}"
     );
 }

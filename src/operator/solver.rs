@@ -219,6 +219,8 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<TokenGradient<F
         );
         return Ok(TokenGradient::RenyiZero { mass });
     }
+    // NOTE: at huge orders (1e300 was tried) D_b is the non-smooth max log-ratio in all
+    // but the last digits, and MirrorDescent stops with NotConverged rather than a projection.
     // Work in log space centred on the max log-ratio M, so that neither (p_i/q_i)^b
     // nor the sum overflows for huge orders: both carry the factor exp((b - 1) M).
     let b_minus_one = order - F::one();
