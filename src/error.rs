@@ -385,6 +385,29 @@ pub enum Error {
         /// The row whose pool is empty.
         row: usize,
     },
+    /// A mixture-based operator given a different number of base teachers than teacher weights.
+    #[error(
+        "{operator} takes {expected} base teachers (one per teacher weight) but was given {found}: \
+         pass one teacher per weight"
+    )]
+    TeacherWeightCount {
+        /// The operator's name.
+        operator: &'static str,
+        /// The number of teacher weights.
+        expected: usize,
+        /// How many teachers it was given.
+        found: usize,
+    },
+
+    /// A raw probability vector passed to a function failed its check.
+    #[error("{what} is not a probability vector: {source}")]
+    InvalidInputVector {
+        /// Which input failed, such as `"p"` or `"point 1"`.
+        what: String,
+        /// The underlying error, naming the index and value.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {

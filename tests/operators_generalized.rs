@@ -109,7 +109,19 @@ fn combine_rejects_wrong_teacher_count() -> Result<()> {
     let operator = GeneralizedMixture::new(0.5, Weights::uniform(2)?, HistoryWeights::Latest)?;
     let t = probs(&[0.5, 0.5])?;
     let result = operator.build(from_ref(&t), from_ref(&t));
-    assert!(matches!(result, Err(Error::TeacherCount { found: 1, .. })));
+    assert!(matches!(
+        result,
+        Err(Error::TeacherWeightCount {
+            expected: 2,
+            found: 1,
+            ..
+        })
+    ));
+    let message = operator
+        .build(from_ref(&t), from_ref(&t))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("takes 2 base teachers"), "{message}");
     let empty: [Distribution; 0] = [];
     assert!(matches!(
         operator.build(&[t.clone(), t], &empty),

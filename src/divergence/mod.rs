@@ -382,24 +382,39 @@ pub(crate) fn renyi_slices<F: Real>(p: &[F], q: &[F], order: F) -> Result<F> {
     Ok((s_minus_one.ln_1p() / (order - F::one())).max(F::zero()))
 }
 
-/// Computes the Renyi divergence as `ln Σ exp(ln p_i + c ln(q_i/p_i)) / (b - 1)`.
+/// Computes the Renyi divergence in log space, centred on the max log-ratio.
+///
+/// ```text
+/// D_b(p ‖ q) = M + ln Σ_i p_i exp((b - 1)(r_i - M)) / (b - 1),   r_i = ln(p_i / q_i),   M = max_i r_i
+/// ```
+///
+/// Every exponent is at most `ln p_i <= 0` for `b > 1`, so neither `b - 1`
+/// nor `(b - 1) r_i` is ever formed on its own and huge finite orders, up to
+/// `F::MAX`, converge to `M`. For `b < 1` the tokens with `q_i = 0` add 0 to
+/// the sum and are skipped.
 fn renyi_log_sum_exp<F: Real>(p: &[F], q: &[F], order: F) -> F {
-    let c = F::one() - order;
-    let exponents: Vec<F> = p
+    let b_minus_one = order - F::one();
+    let log_ratios: Vec<(F, F)> = p
         .iter()
         .zip(q)
-        .filter(|&(&pi, _)| pi > F::zero())
-        .map(|(&pi, &qi)| pi.ln() - c * terms::log_ratio(pi, qi))
+        .filter(|&(&pi, &qi)| pi > F::zero() && (qi > F::zero() || b_minus_one > F::zero()))
+        .map(|(&pi, &qi)| (pi, terms::log_ratio(pi, qi)))
+        .collect();
+    let max_ratio = log_ratios
+        .iter()
+        .map(|&(_, r)| r)
+        .fold(F::neg_infinity(), F::max);
+    if !max_ratio.is_finite() {
+        // +inf: some q_i = 0 < p_i with b > 1. -inf: the supports do not overlap.
+        return F::infinity();
+    }
+    let exponents: Vec<F> = log_ratios
+        .iter()
+        .map(|&(pi, r)| pi.ln() + b_minus_one * (r - max_ratio))
         .collect();
     let max = exponents.iter().copied().fold(F::neg_infinity(), F::max);
-    if max == F::infinity() {
-        return F::infinity();
-    }
-    if max == F::neg_infinity() {
-        return F::infinity();
-    }
     let sum = compensated_sum(exponents.iter().map(|&e| (e - max).exp()));
-    ((max + sum.ln()) / (order - F::one())).max(F::zero())
+    (max_ratio + (max + sum.ln()) / b_minus_one).max(F::zero())
 }
 
 /// Computes the Kullback-Leibler divergence `KL(p ‖ q) = Σ p_i ln(p_i / q_i)` in nats.

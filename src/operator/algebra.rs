@@ -12,7 +12,9 @@ use ndarray::{Array1, ArrayView1, ArrayViewMut1, Zip};
 use crate::divergence::terms::compensated_sum;
 use crate::error::{Error, Result};
 use crate::operator::tempered::{check_temperature, temper_in_place};
-use crate::operator::{MetaTeacherOperator, OperatorProperties, validate_output};
+use crate::operator::{
+    MetaTeacherOperator, OperatorProperties, check_input_vector, validate_output,
+};
 use crate::real::{Real, to_f64};
 
 /// Work buffers of length `V` that a combinator keeps between calls.
@@ -185,6 +187,14 @@ where
         })
     }
 
+    /// Returns the larger of the two windows, or `None` if either operator
+    /// reads the whole history.
+    fn history_window(&self) -> Option<usize> {
+        let first = self.first.history_window()?;
+        let second = self.second.history_window()?;
+        Some(first.max(second))
+    }
+
     fn name(&self) -> String {
         format!(
             "{} * {} + {} * {}",
@@ -293,7 +303,11 @@ impl<F: Real> PostMap<F> {
     ///
     /// # Errors
     ///
-    /// As [`PostMap::validate`].
+    /// - As [`PostMap::validate`].
+    /// - [`Error::InvalidInputVector`] if `values` is not a probability vector
+    ///   within [`default_sum_tolerance`](crate::default_sum_tolerance),
+    ///   wrapping [`Error::Empty`], [`Error::NonFiniteProbability`],
+    ///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
     ///
     /// # Examples
     ///
@@ -308,6 +322,8 @@ impl<F: Real> PostMap<F> {
     /// # Ok::<(), metadistill::Error>(())
     /// ```
     pub fn apply_into(&self, values: ArrayViewMut1<F>) -> Result<()> {
+        self.validate()?;
+        check_input_vector("vector to post-map", values.view())?;
         let mut copy = Array1::zeros(values.len());
         self.apply_with(values, &mut copy)
     }
@@ -461,6 +477,11 @@ impl<O: MetaTeacherOperator<F>, F: Real> MetaTeacherOperator<F> for PostMapped<O
         })
     }
 
+    /// Returns the inner operator's window.
+    fn history_window(&self) -> Option<usize> {
+        self.inner.history_window()
+    }
+
     fn name(&self) -> String {
         format!("{:?} after {}", self.map, self.inner.name())
     }
@@ -600,6 +621,12 @@ impl<O: MetaTeacherOperator<F>, F: Real> MetaTeacherOperator<F> for Iterate<O, F
                 .collect();
             self.inner.combine_into(teachers, &history, out.view_mut())
         })
+    }
+
+    /// Returns the inner operator's window: later steps read the intermediate
+    /// outputs, which are the latest entries of their history.
+    fn history_window(&self) -> Option<usize> {
+        self.inner.history_window()
     }
 
     fn name(&self) -> String {

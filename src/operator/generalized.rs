@@ -441,7 +441,7 @@ impl<F: Real> GeneralizedMixture<F> {
     /// # Errors
     ///
     /// - [`Error::Empty`] if `students` is empty.
-    /// - [`Error::TeacherCount`] if the number of teachers differs from the
+    /// - [`Error::TeacherWeightCount`] if the number of teachers differs from the
     ///   number of teacher weights.
     ///
     /// # Examples
@@ -515,9 +515,9 @@ impl<F: Real> GeneralizedMixture<F> {
         if found == self.teacher_weights.len() {
             Ok(())
         } else {
-            Err(Error::TeacherCount {
+            Err(Error::TeacherWeightCount {
                 operator: "GeneralizedMixture",
-                expected: "one per teacher weight",
+                expected: self.teacher_weights.len(),
                 found,
             })
         }
@@ -536,7 +536,7 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::TeacherCount`] unless there is one teacher per teacher weight.
+    /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
     fn combine_into(
         &self,
@@ -556,6 +556,19 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
             }
         }
         Ok(())
+    }
+
+    /// Returns the number of lags the history scheme weighs: 1 for `Latest`,
+    /// the window `length` for `Window`, `ExponentialDecay` and `Quality`, and
+    /// the number of weights for `Explicit`.
+    fn history_window(&self) -> Option<usize> {
+        Some(match &self.history {
+            HistoryWeights::Latest => 1,
+            HistoryWeights::Window { length }
+            | HistoryWeights::ExponentialDecay { length, .. }
+            | HistoryWeights::Quality { length, .. } => *length,
+            HistoryWeights::Explicit(weights) => weights.len(),
+        })
     }
 
     fn name(&self) -> String {

@@ -253,6 +253,16 @@ fn check_inputs(
     Ok(vocab_size)
 }
 
+/// Checks a raw probability vector passed to a public function, naming it in the error.
+pub(crate) fn check_input_vector<F: Real>(what: &str, values: ArrayView1<F>) -> Result<()> {
+    validate_probs(values, default_sum_tolerance(values.len())).map_err(|error| {
+        Error::InvalidInputVector {
+            what: what.to_string(),
+            source: Box::new(error),
+        }
+    })
+}
+
 /// Checks that an operator returned a distribution.
 fn validate_output<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     operator: &O,

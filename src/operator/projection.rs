@@ -25,9 +25,11 @@ use ndarray::{ArrayView1, ArrayViewMut1, Zip};
 
 use crate::distribution::{Distribution, check_same_vocabulary};
 use crate::divergence::renyi_slices;
-use crate::divergence::terms::{CompensatedSum, compensated_sum};
+use crate::divergence::terms::{CompensatedSum, compensated_sum, log_ratio};
 use crate::error::{Error, Result};
-use crate::operator::{GeneralizedMixture, HistoryWeights, MetaTeacherOperator};
+use crate::operator::{
+    GeneralizedMixture, HistoryWeights, MetaTeacherOperator, check_input_vector,
+};
 use crate::real::{Real, constant, default_sum_tolerance, to_f64};
 
 /// A divergence whose information projection is a closed-form power mean.
@@ -97,7 +99,7 @@ impl<F: Real> PowerMeanProjection<F> {
         }
         let views: Vec<_> = points.iter().map(Distribution::probs).collect();
         let mut out = ndarray::Array1::zeros(first.len());
-        power_mean_into(self.order(), &views, weights.as_slice(), out.view_mut())?;
+        write_power_mean(self.order(), &views, weights.as_slice(), out.view_mut())?;
         Ok(Distribution::from_valid(out))
     }
 }
@@ -124,6 +126,10 @@ impl<F: Real> PowerMeanProjection<F> {
 ///   point differs in length from `out`.
 /// - [`Error::InvalidWeight`] for a negative or non-finite weight.
 /// - [`Error::WeightsNotNormalized`] if the weights do not sum to 1.
+/// - [`Error::InvalidInputVector`] naming `point k` if a point is not a
+///   probability vector within [`default_sum_tolerance`](crate::default_sum_tolerance),
+///   wrapping [`Error::NonFiniteProbability`], [`Error::NegativeProbability`]
+///   or [`Error::NotNormalized`].
 /// - [`Error::InvalidParameter`] if `order` is not finite.
 /// - [`Error::DisjointSupports`] if the mean is 0 on every token.
 ///
@@ -142,6 +148,20 @@ impl<F: Real> PowerMeanProjection<F> {
 /// # Ok::<(), metadistill::Error>(())
 /// ```
 pub fn power_mean_into<F: Real>(
+    order: F,
+    points: &[ArrayView1<F>],
+    weights: &[F],
+    out: ArrayViewMut1<F>,
+) -> Result<()> {
+    check_pool(points, weights, out.len())?;
+    for (position, point) in points.iter().enumerate() {
+        check_input_vector(&format!("point {position}"), *point)?;
+    }
+    write_power_mean(order, points, weights, out)
+}
+
+/// Writes the power mean of points that are already known to be distributions.
+pub(crate) fn write_power_mean<F: Real>(
     order: F,
     points: &[ArrayView1<F>],
     weights: &[F],
@@ -205,6 +225,10 @@ fn log_power_mean<F: Real>(order: F, points: &[ArrayView1<F>], weights: &[F], to
         return sum.value();
     }
 
+    if order.abs() < constant(SMALL_ORDER) {
+        return log_power_mean_small_order(order, active);
+    }
+
     // Log-sum-exp of ln w_k + b ln p_k; a zero p_k gives -inf (b > 0) or +inf (b < 0).
     let exponent = |(p, w): (F, F)| w.ln() + order * p.ln();
     let max = active().map(exponent).fold(F::neg_infinity(), F::max);
@@ -213,6 +237,27 @@ fn log_power_mean<F: Real>(order: F, points: &[ArrayView1<F>], weights: &[F], to
     }
     let sum = compensated_sum(active().map(|pair| (exponent(pair) - max).exp()));
     (max + sum.ln()) / order
+}
+
+/// The order below which power means and Amari divergences use `expm1(b ln x)` forms.
+///
+/// Below it `|b ln x| <= 745 / 8 < 94` for every positive `f64` and `f32`, so
+/// `exp(b ln x)` cannot overflow, while `1 - b` and `x^b` would round the
+/// order away once `|b|` is below the machine epsilon.
+const SMALL_ORDER: f64 = 0.125;
+
+/// Computes `ln M_b` for `0 < |b| < 1/8` as `ln(1 + Σ_k w_k expm1(b ln p_k) / W) / b`.
+///
+/// `W = Σ_k w_k` drops out when the output is normalized. Every
+/// `expm1(b ln p_k)` has the sign of `-b`, so the sum has no cancellation and
+/// the result tends to the geometric mean `Σ_k w_k ln p_k / W` as `b -> 0`.
+fn log_power_mean_small_order<F: Real, I: Iterator<Item = (F, F)>>(
+    order: F,
+    active: impl Fn() -> I,
+) -> F {
+    let total_weight = compensated_sum(active().map(|(_, w)| w));
+    let sum = compensated_sum(active().map(|(p, w)| w * (order * p.ln()).exp_m1()));
+    (sum / total_weight).ln_1p() / order
 }
 
 /// Checks the pooled points and weights against each other and the output length.
@@ -311,17 +356,35 @@ pub(crate) fn amari_alpha_slices<F: Real>(p: &[F], q: &[F], order: F) -> Result<
         return renyi_slices(q, p, F::one());
     }
 
+    if order.abs() < constant(SMALL_ORDER) {
+        // Σ p^b q^(1-b) - 1 = Σ q_i expm1(b ln(p_i/q_i)) for normalized q; 1 - b and
+        // p^b would round the order away once |b| is below the machine epsilon.
+        let mut sum = CompensatedSum::new();
+        for (&pi, &qi) in p.iter().zip(q) {
+            if qi > F::zero() {
+                sum.add(qi * (order * log_ratio(pi, qi)).exp_m1());
+            }
+        }
+        let sum = sum.value();
+        if sum == F::infinity() {
+            return Ok(F::infinity());
+        }
+        return Ok((-(sum / order) / (F::one() - order)).max(F::zero()));
+    }
+
     // ln Σ p^b q^(1-b): from D_b(p ‖ q) for b > 0, from D_{1-b}(q ‖ p) for b < 0.
     let log_sum = if order > F::zero() {
         (order - F::one()) * renyi_slices(p, q, order)?
     } else {
         -order * renyi_slices(q, p, F::one() - order)?
     };
-    let scale = order * (F::one() - order);
-    if log_sum == F::infinity() {
+    let numerator = -log_sum.exp_m1();
+    if numerator == F::neg_infinity() {
+        // The sum overflows, which needs b > 1 or b < 0, where b (1 - b) < 0.
         return Ok(F::infinity());
     }
-    Ok((-log_sum.exp_m1() / scale).max(F::zero()))
+    // Divide in two steps so that b (1 - b) does not overflow for huge |b|.
+    Ok((numerator / order / (F::one() - order)).max(F::zero()))
 }
 
 /// The information projection of the teachers and the weighted student history.
@@ -472,7 +535,7 @@ impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::TeacherCount`] unless there is one teacher per teacher weight.
+    /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
     /// - [`Error::DisjointSupports`] if the pool is 0 on every token.
     fn combine_into(
@@ -485,7 +548,12 @@ impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
         self.weighting
             .pool_weights_into(teachers, students, &mut weights)?;
         let points: Vec<_> = teachers.iter().chain(students).cloned().collect();
-        power_mean_into(self.projection.order(), &points, &weights, out)
+        write_power_mean(self.projection.order(), &points, &weights, out)
+    }
+
+    /// Returns the window of the pooling weights.
+    fn history_window(&self) -> Option<usize> {
+        self.weighting.history_window()
     }
 
     fn name(&self) -> String {

@@ -19,10 +19,10 @@ use ndarray::{Array1, ArrayView1, ArrayViewMut1};
 
 use crate::distribution::{Distribution, check_same_vocabulary};
 use crate::divergence::Divergence;
-use crate::divergence::terms::{CompensatedSum, compensated_sum};
+use crate::divergence::terms::{CompensatedSum, compensated_sum, log_ratio};
 use crate::error::{Error, Result};
 use crate::operator::projection::check_pool;
-use crate::operator::{GeneralizedMixture, MetaTeacherOperator, Weights};
+use crate::operator::{GeneralizedMixture, MetaTeacherOperator, Weights, check_input_vector};
 use crate::real::{Real, constant, to_f64};
 
 /// The largest number of step halvings tried in one iteration.
@@ -47,6 +47,10 @@ const MAX_HALVINGS: usize = 80;
 /// # Errors
 ///
 /// - [`Error::LengthMismatch`] if the three vectors differ in length.
+/// - [`Error::InvalidInputVector`] if `p` or `q` is not a probability vector
+///   within [`default_sum_tolerance`](crate::default_sum_tolerance), wrapping
+///   [`Error::Empty`], [`Error::NonFiniteProbability`],
+///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
 /// - [`Error::NoGradient`] for total variation and the Renyi order infinity,
 ///   which are not differentiable.
 /// - [`Error::InvalidOrder`] for a negative or NaN Renyi order.
@@ -79,6 +83,8 @@ pub fn divergence_gradient_into<F: Real>(
             });
         }
     }
+    check_input_vector("p", p)?;
+    check_input_vector("q", q)?;
     let p = p.to_vec();
     let q = q.to_vec();
     let mut gradient = vec![F::zero(); p.len()];
@@ -146,10 +152,12 @@ enum TokenGradient<F> {
     JensenShannon,
     SquaredHellinger,
     ChiSquared,
-    /// Renyi of order `0 < b < ∞`, `b ≠ 1`, with `sum = Σ_j p_j^b q_j^(1-b)`.
+    /// Renyi of order `0 < b < ∞`, `b ≠ 1`, in log space: `max_ratio = M = max_j ln(p_j / q_j)`
+    /// and `log_sum = ln Σ_j p_j exp((b - 1)(ln(p_j / q_j) - M))`.
     Renyi {
         order: F,
-        sum: F,
+        max_ratio: F,
+        log_sum: F,
     },
     /// Renyi of order 0, with `mass = Σ_{j: p_j > 0} q_j`.
     RenyiZero {
@@ -173,7 +181,19 @@ impl<F: Real> TokenGradient<F> {
             TokenGradient::Renyi { .. } | TokenGradient::RenyiZero { .. } if pi.is_zero() => {
                 F::zero()
             }
-            TokenGradient::Renyi { order, sum } => -(pi / qi).powf(order) / sum,
+            TokenGradient::Renyi {
+                order,
+                max_ratio,
+                log_sum,
+            } => {
+                // (p_i/q_i)^b / Σ_j p_j^b q_j^(1-b) with the common factor exp((b - 1) M) cancelled.
+                if log_sum == F::infinity() {
+                    return F::zero();
+                }
+                let ratio = log_ratio(pi, qi);
+                let shifted = (order - one) * (ratio - max_ratio);
+                -(shifted + ratio - log_sum).exp()
+            }
             TokenGradient::RenyiZero { mass } => -one / mass,
         }
     }
@@ -199,9 +219,41 @@ fn renyi_gradient<F: Real>(p: &[F], q: &[F], order: F) -> Result<TokenGradient<F
         );
         return Ok(TokenGradient::RenyiZero { mass });
     }
-    // Σ p^b q^(1-b) = exp((b - 1) D_b), taken from the accurate divergence.
-    let sum = ((order - F::one()) * divergence.compute_slices(p, q)?).exp();
-    Ok(TokenGradient::Renyi { order, sum })
+    // NOTE: at huge orders (1e300 was tried) D_b is the non-smooth max log-ratio in all
+    // but the last digits, and MirrorDescent stops with NotConverged rather than a projection.
+    // Work in log space centred on the max log-ratio M, so that neither (p_i/q_i)^b
+    // nor the sum overflows for huge orders: both carry the factor exp((b - 1) M).
+    let b_minus_one = order - F::one();
+    let ratios: Vec<(F, F)> = p
+        .iter()
+        .zip(q)
+        .filter(|&(&pi, &qi)| pi > F::zero() && (qi > F::zero() || b_minus_one > F::zero()))
+        .map(|(&pi, &qi)| (pi, log_ratio(pi, qi)))
+        .collect();
+    let max_ratio = ratios
+        .iter()
+        .map(|&(_, r)| r)
+        .fold(F::neg_infinity(), F::max);
+    if !max_ratio.is_finite() {
+        // +inf: some q_j = 0 < p_j with b > 1, so the sum is infinite and every finite
+        // token's gradient is 0. -inf: disjoint supports, where no token has p_i q_i > 0.
+        return Ok(TokenGradient::Renyi {
+            order,
+            max_ratio: F::zero(),
+            log_sum: F::infinity(),
+        });
+    }
+    let exponents: Vec<F> = ratios
+        .iter()
+        .map(|&(pi, r)| pi.ln() + b_minus_one * (r - max_ratio))
+        .collect();
+    let max = exponents.iter().copied().fold(F::neg_infinity(), F::max);
+    let log_sum = max + compensated_sum(exponents.iter().map(|&e| (e - max).exp())).ln();
+    Ok(TokenGradient::Renyi {
+        order,
+        max_ratio,
+        log_sum,
+    })
 }
 
 /// Statistics of a finished solver run: iterations, final gap and objective.
@@ -663,7 +715,7 @@ impl<F: Real> MetaTeacherOperator<F> for IterativeProjection<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::TeacherCount`] unless there is one teacher per teacher weight.
+    /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
     /// - [`Error::NotConverged`] if the solver stops early.
     fn combine_into(
@@ -679,6 +731,11 @@ impl<F: Real> MetaTeacherOperator<F> for IterativeProjection<F> {
         self.solver
             .solve_into(&self.divergence, &points, &weights, out)
             .map(|_| ())
+    }
+
+    /// Returns the window of the pooling weights.
+    fn history_window(&self) -> Option<usize> {
+        self.weighting.history_window()
     }
 
     fn name(&self) -> String {

@@ -208,6 +208,11 @@ impl<F: Real> MetaTeacherOperator<F> for TemperedMixture<F> {
         Ok(())
     }
 
+    /// Returns 1: only the latest student is read.
+    fn history_window(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn name(&self) -> String {
         format!(
             "TemperedMixture(a = {}, tau = {})",
