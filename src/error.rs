@@ -382,6 +382,18 @@ pub enum Error {
         /// The row whose pool is empty.
         row: usize,
     },
+
+    /// An entry of the checker's anchor-weight grid outside `[0, 1]`.
+    #[error(
+        "anchor grid entry {index} is {value}: every anchor weight in the grid must lie \
+         in [0, 1]; replace that entry"
+    )]
+    InvalidAnchorGridEntry {
+        /// Position of the offending entry.
+        index: usize,
+        /// The offending entry.
+        value: f64,
+    },
 }
 
 impl Error {
