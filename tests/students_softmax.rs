@@ -215,11 +215,23 @@ fn rank_zero_is_rejected() {
 }
 
 #[test]
-fn negative_tolerance_is_rejected() {
+fn bad_gradient_tolerance_is_rejected() {
     let x = features::<f64>(3, 2, 1);
-    let student = SoftmaxStudent::new(x.view(), 2, Capacity::Full).unwrap();
-    let error = student.with_tolerance(-1.0).unwrap_err();
-    assert!(matches!(error, Error::InvalidTolerance { value } if value == -1.0));
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let student = SoftmaxStudent::new(x.view(), 2, Capacity::Full).unwrap();
+        let error = student.with_tolerance(bad).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidParameter { name: "gradient tolerance", value, .. }
+                    if value.to_bits() == bad.to_bits()
+            ),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.starts_with("gradient tolerance"), "{message}");
+        assert!(!message.contains("sum tolerance"), "{message}");
+    }
 }
 
 #[test]

@@ -190,11 +190,13 @@ impl<F: Real> SoftmaxStudent<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidTolerance`] if `tolerance` is negative or not finite.
+    /// [`Error::InvalidParameter`] if `tolerance` is negative or not finite.
     pub fn with_tolerance(mut self, tolerance: F) -> Result<Self> {
         if !tolerance.is_finite() || tolerance < F::zero() {
-            return Err(Error::InvalidTolerance {
+            return Err(Error::InvalidParameter {
+                name: "gradient tolerance",
                 value: to_f64(tolerance),
+                requirement: "finite and non-negative",
             });
         }
         self.tolerance = tolerance;
