@@ -129,6 +129,36 @@ fn iteration_limit_is_reported() {
 }
 
 #[test]
+fn zero_iteration_limit_is_rejected() {
+    for seed in [20, 21] {
+        let x = features::<f64>(20, 3, seed);
+        let target = realizable_target(&x, 3, seed + 100);
+        let mut student = SoftmaxStudent::new(x.view(), 3, Capacity::Full)
+            .unwrap()
+            .with_max_iterations(0);
+        let error = student.fit(&target).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidParameter { name: "softmax student iteration limit", value, .. }
+                    if value == 0.0
+            ),
+            "{error:?}"
+        );
+        assert!(student.last_report().is_none());
+    }
+    let x = features::<f32>(20, 3, 22);
+    let target = realizable_target(&x, 3, 23);
+    let mut student = SoftmaxStudent::new(x.view(), 3, Capacity::Rank(2))
+        .unwrap()
+        .with_max_iterations(0);
+    assert!(matches!(
+        student.fit(&target),
+        Err(Error::InvalidParameter { value, .. }) if value == 0.0
+    ));
+}
+
+#[test]
 fn warm_start_continues_from_previous_fit() {
     let x = features::<f64>(60, 4, 12);
     let target = realizable_target(&x, 3, 13);
