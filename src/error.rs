@@ -288,9 +288,10 @@ pub enum Error {
 
     /// A noisy student that cannot move away from its meta-teacher by the requested error.
     #[error(
-        "noisy student cannot reach an error of {size} at row {row}: the meta-teacher puts all \
-         its mass on tokens where the error direction is constant; use a smaller error or a \
-         meta-teacher with more than one likely token"
+        "noisy student cannot reach an error of {size} at row {row}: either the meta-teacher \
+         puts all its mass on tokens where the error direction is constant, or the error needs \
+         a probability below the float range; use a smaller error or a meta-teacher with more \
+         than one likely token"
     )]
     UnreachableStudentError {
         /// The row (input) of the meta-teacher batch.
