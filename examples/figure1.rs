@@ -36,7 +36,7 @@ const EPSILON: f64 = 0.05;
 const SEED: u64 = 2026;
 
 /// The lower end of the log axis. A curve that falls below it runs along the
-/// bottom edge, so that every curve reaches the last generation; the exact
+/// bottom edge, so that every curve reaches the last generation. The exact
 /// curves with a = 0.3 and 0.5 fall to about 2e-10 and 1e-16 by g = 30.
 const Y_MIN: f64 = 1e-8;
 

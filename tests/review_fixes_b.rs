@@ -5,7 +5,7 @@ use metadistill::axioms::{Checker, Property, Verdict};
 use metadistill::{GeneralizedMixture, HistoryWeights, Result};
 
 /// Seed of every checker in this file.
-const SEED: u64 = 0x5eed_b0b;
+const SEED: u64 = 0x05ee_db0b;
 
 #[test]
 fn failing_contraction_reports_observed_ratio() -> Result<()> {

@@ -227,7 +227,7 @@ impl<F: Real> NoisyStudent<F> {
 
         // Near the edge of the float range a tilted probability underflows to 0
         // and the error jumps to inf, so bisection can end on the far side of the
-        // jump; reject any result whose error misses the size.
+        // jump. A result whose error misses the size is rejected.
         let achieved = self.error_of(q, out)?;
         let allowed = size_tolerance::<F>() * self.size.max(F::one());
         if !achieved.is_finite() || (achieved - self.size).abs() > allowed {
