@@ -291,9 +291,10 @@ pub enum Error {
 
     /// A noisy student that cannot move away from its meta-teacher by the requested error.
     #[error(
-        "noisy student cannot reach an error of {size} at row {row}: the meta-teacher puts all \
-         its mass on tokens where the error direction is constant; use a smaller error or a \
-         meta-teacher with more than one likely token"
+        "noisy student cannot reach an error of {size} at row {row}: either the meta-teacher \
+         puts all its mass on tokens where the error direction is constant, or the error needs \
+         a probability below the float range; use a smaller error or a meta-teacher with more \
+         than one likely token"
     )]
     UnreachableStudentError {
         /// The row (input) of the meta-teacher batch.
@@ -407,6 +408,18 @@ pub enum Error {
         /// The underlying error, naming the index and value.
         #[source]
         source: Box<Error>,
+    },
+
+    /// An entry of the checker's anchor-weight grid outside `[0, 1]`.
+    #[error(
+        "anchor grid entry {index} is {value}: every anchor weight in the grid must lie \
+         in [0, 1]; replace that entry"
+    )]
+    InvalidAnchorGridEntry {
+        /// Position of the offending entry.
+        index: usize,
+        /// The offending entry.
+        value: f64,
     },
 }
 

@@ -191,17 +191,41 @@ fn checker_rejects_bad_settings() {
 #[test]
 fn checker_rejects_bad_anchor_grids() {
     let checker = Checker::<f64>::new;
-    assert!(matches!(
-        checker().with_anchor_grid(&[0.5]),
-        Err(Error::Empty { .. })
-    ));
+    let short = checker().with_anchor_grid(&[0.2]).err();
     assert_eq!(
-        checker().with_anchor_grid(&[0.1, 1.5]).err(),
-        Some(Error::InvalidAnchorWeight {
-            value: 1.5,
-            range: "[0, 1]"
+        short
+            .as_ref()
+            .map(|error| matches!(error, Error::InvalidParameter { value, .. } if *value == 1.0)),
+        Some(true),
+        "{short:?}"
+    );
+    let message = short.map(|error| error.to_string()).unwrap_or_default();
+    assert!(message.contains("is 1"), "{message}");
+    assert!(message.contains("at least 2"), "{message}");
+    assert!(!message.contains("empty"), "{message}");
+    assert!(matches!(
+        checker().with_anchor_grid(&[]),
+        Err(Error::InvalidParameter { value, .. }) if value == 0.0
+    ));
+
+    let out_of_range = checker().with_anchor_grid(&[0.1, 1.5]).err();
+    assert_eq!(
+        out_of_range,
+        Some(Error::InvalidAnchorGridEntry {
+            index: 1,
+            value: 1.5
         })
     );
+    let message = out_of_range
+        .map(|error| error.to_string())
+        .unwrap_or_default();
+    assert!(message.contains("entry 1 is 1.5"), "{message}");
+    assert!(message.contains("[0, 1]"), "{message}");
+    assert!(matches!(
+        checker().with_anchor_grid(&[f64::NAN, 0.5]),
+        Err(Error::InvalidAnchorGridEntry { index: 0, value }) if value.is_nan()
+    ));
+
     assert_eq!(
         checker().with_anchor_grid(&[0.1, 0.4, 0.4]).err(),
         Some(Error::UnsortedAnchorGrid {

@@ -137,6 +137,15 @@ fn constructor_and_fixed_point_reject_bad_input() -> Result<()> {
         operator.fixed_point(&teacher, 1e-15, 2),
         Err(Error::NotConverged { iterations: 2, .. })
     ));
+    let no_iterations = operator.fixed_point(&teacher, 1e-15, 0);
+    assert!(
+        matches!(
+            no_iterations,
+            Err(Error::InvalidParameter { name: "fixed-point iteration limit", value, .. })
+                if value == 0.0
+        ),
+        "{no_iterations:?}"
+    );
     let two = [teacher.clone(), teacher.clone()];
     assert!(matches!(
         operator.build(&two, &[teacher]),

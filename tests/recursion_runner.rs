@@ -393,6 +393,67 @@ fn negative_improvement_tolerance_is_rejected() {
 }
 
 #[test]
+fn bad_metric_plateau_is_rejected() {
+    let (teacher, start) = appendix::<f64>();
+    let teachers = [teacher];
+    for (tolerance, patience) in [(f64::NAN, 2), (-1.0, 2)] {
+        let mut student = ExactStudent;
+        let error = Recursion::new(&teachers, &start, convex_mixture, &mut student)
+            .track_metric(|_| Ok(1.0))
+            .stop_on_metric_plateau(tolerance, patience)
+            .run()
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidParameter { name: "metric plateau tolerance", value, .. }
+                    if value.to_bits() == tolerance.to_bits()
+            ),
+            "{error:?}"
+        );
+    }
+    let mut student = ExactStudent;
+    let error = Recursion::new(&teachers, &start, convex_mixture, &mut student)
+        .track_metric(|_| Ok(1.0))
+        .stop_on_metric_plateau(1e-3, 0)
+        .run()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidParameter { name: "metric plateau patience", value, .. } if value == 0.0
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn adaptive_initial_above_max_is_rejected() {
+    let schedule = AnchorSchedule::Adaptive {
+        initial: 0.5,
+        increment: 0.1,
+        max: 0.2,
+        target: 0.9,
+    };
+    let error = schedule.validate().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidParameter { name: "adaptive schedule initial weight", value, .. }
+                if value == 0.5
+        ),
+        "{error:?}"
+    );
+    let equal = AnchorSchedule::Adaptive {
+        initial: 0.2,
+        increment: 0.1,
+        max: 0.2,
+        target: 0.9,
+    };
+    assert!(equal.validate().is_ok());
+}
+
+#[test]
 fn non_finite_metric_is_rejected() {
     let (teacher, start) = appendix::<f64>();
     let teachers = [teacher];

@@ -203,3 +203,33 @@ fn teacher_of_other_shape_is_rejected() {
         }
     ));
 }
+
+#[test]
+fn size_beyond_float_range_is_unreachable() {
+    let q = Distribution::<f64>::from_probs(&[0.5, 0.3, 0.2]).unwrap();
+    for measure in [ErrorMeasure::MaxLogRatio, ErrorMeasure::KullbackLeibler] {
+        let mut student = NoisyStudent::random(800.0, measure, 3).unwrap();
+        let result = student.fit_one(&q);
+        assert!(
+            matches!(result, Err(Error::UnreachableStudentError { row: 0, size }) if size == 800.0),
+            "{measure:?}: {result:?}"
+        );
+    }
+
+    let q = Distribution::<f32>::from_probs(&[0.5, 0.3, 0.2]).unwrap();
+    let mut student = NoisyStudent::random(200.0_f32, ErrorMeasure::MaxLogRatio, 3).unwrap();
+    let result = student.fit_one(&q);
+    assert!(
+        matches!(result, Err(Error::UnreachableStudentError { row: 0, size }) if size == 200.0),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn large_reachable_size_is_met() {
+    let q = Distribution::<f64>::from_probs(&[0.5, 0.3, 0.2]).unwrap();
+    let mut student = NoisyStudent::random(20.0, ErrorMeasure::MaxLogRatio, 3).unwrap();
+    let s = student.fit_one(&q).unwrap();
+    let error = max_log_ratio(&q, &s).unwrap();
+    assert!((error - 20.0).abs() <= 20.0 * 1e-9, "error {error}");
+}

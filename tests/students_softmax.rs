@@ -129,6 +129,36 @@ fn iteration_limit_is_reported() {
 }
 
 #[test]
+fn zero_iteration_limit_is_rejected() {
+    for seed in [20, 21] {
+        let x = features::<f64>(20, 3, seed);
+        let target = realizable_target(&x, 3, seed + 100);
+        let mut student = SoftmaxStudent::new(x.view(), 3, Capacity::Full)
+            .unwrap()
+            .with_max_iterations(0);
+        let error = student.fit(&target).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidParameter { name: "softmax student iteration limit", value, .. }
+                    if value == 0.0
+            ),
+            "{error:?}"
+        );
+        assert!(student.last_report().is_none());
+    }
+    let x = features::<f32>(20, 3, 22);
+    let target = realizable_target(&x, 3, 23);
+    let mut student = SoftmaxStudent::new(x.view(), 3, Capacity::Rank(2))
+        .unwrap()
+        .with_max_iterations(0);
+    assert!(matches!(
+        student.fit(&target),
+        Err(Error::InvalidParameter { value, .. }) if value == 0.0
+    ));
+}
+
+#[test]
 fn warm_start_continues_from_previous_fit() {
     let x = features::<f64>(60, 4, 12);
     let target = realizable_target(&x, 3, 13);
@@ -215,11 +245,23 @@ fn rank_zero_is_rejected() {
 }
 
 #[test]
-fn negative_tolerance_is_rejected() {
+fn bad_gradient_tolerance_is_rejected() {
     let x = features::<f64>(3, 2, 1);
-    let student = SoftmaxStudent::new(x.view(), 2, Capacity::Full).unwrap();
-    let error = student.with_tolerance(-1.0).unwrap_err();
-    assert!(matches!(error, Error::InvalidTolerance { value } if value == -1.0));
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let student = SoftmaxStudent::new(x.view(), 2, Capacity::Full).unwrap();
+        let error = student.with_tolerance(bad).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidParameter { name: "gradient tolerance", value, .. }
+                    if value.to_bits() == bad.to_bits()
+            ),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.starts_with("gradient tolerance"), "{message}");
+        assert!(!message.contains("sum tolerance"), "{message}");
+    }
 }
 
 #[test]

@@ -201,8 +201,8 @@ impl<F: Real> Checker<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::Empty`] if the grid has fewer than 2 entries.
-    /// - [`Error::InvalidAnchorWeight`] for an entry outside `[0, 1]`.
+    /// - [`Error::InvalidParameter`] if the grid has fewer than 2 entries.
+    /// - [`Error::InvalidAnchorGridEntry`] for an entry outside `[0, 1]` or NaN.
     /// - [`Error::UnsortedAnchorGrid`] unless the entries strictly increase.
     ///
     /// # Examples
@@ -216,17 +216,17 @@ impl<F: Real> Checker<F> {
     /// ```
     pub fn with_anchor_grid(mut self, grid: &[f64]) -> Result<Self> {
         if grid.len() < 2 {
-            return Err(Error::Empty {
-                what: "anchor grid (at least 2 entries)",
+            return Err(Error::InvalidParameter {
+                name: "number of anchor grid entries",
+                value: grid.len() as f64,
+                requirement: "at least 2, because the rate check compares two anchor weights; \
+                              pass two or more increasing weights in [0, 1]",
             });
         }
         let mut previous = None;
         for (index, &value) in grid.iter().enumerate() {
             if !(0.0..=1.0).contains(&value) {
-                return Err(Error::InvalidAnchorWeight {
-                    value,
-                    range: "[0, 1]",
-                });
+                return Err(Error::InvalidAnchorGridEntry { index, value });
             }
             if let Some(previous) = previous.filter(|&previous| value <= previous) {
                 return Err(Error::UnsortedAnchorGrid {

@@ -94,7 +94,8 @@ impl<F: Real> TemperedMixture<F> {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidParameter`] if `tolerance` is not finite and positive.
+    /// - [`Error::InvalidParameter`] if `tolerance` is not finite and positive,
+    ///   or `max_iterations` is 0.
     /// - [`Error::NotConverged`] if the change is still above `tolerance`
     ///   after `max_iterations` steps.
     ///
@@ -122,6 +123,13 @@ impl<F: Real> TemperedMixture<F> {
                 name: "fixed-point tolerance",
                 value: to_f64(tolerance),
                 requirement: "finite and positive",
+            });
+        }
+        if max_iterations == 0 {
+            return Err(Error::InvalidParameter {
+                name: "fixed-point iteration limit",
+                value: 0.0,
+                requirement: "at least 1",
             });
         }
         let mut current = teacher.probs().to_owned();

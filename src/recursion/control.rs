@@ -64,8 +64,9 @@ impl<F: Real> AnchorSchedule<F> {
     /// # Errors
     ///
     /// - [`Error::InvalidAnchorWeight`] for a weight outside `[0, 1]` or NaN.
-    /// - [`Error::InvalidParameter`] for a negative or non-finite increment or
-    ///   a target that is not finite and positive.
+    /// - [`Error::InvalidParameter`] for an adaptive initial weight above its
+    ///   max, a negative or non-finite increment or a target that is not finite
+    ///   and positive.
     pub fn validate(&self) -> Result<()> {
         match *self {
             AnchorSchedule::Constant(a) => check_weight(a),
@@ -81,6 +82,13 @@ impl<F: Real> AnchorSchedule<F> {
             } => {
                 check_weight(initial)?;
                 check_weight(max)?;
+                if initial > max {
+                    return Err(Error::InvalidParameter {
+                        name: "adaptive schedule initial weight",
+                        value: to_f64(initial),
+                        requirement: "at most the schedule's max weight; lower initial or raise max",
+                    });
+                }
                 if !increment.is_finite() || increment < F::zero() {
                     return Err(Error::InvalidParameter {
                         name: "adaptive schedule increment",

@@ -262,9 +262,11 @@ impl<'a, F: Real> Recursion<'a, F> {
 
     /// Stops when the tracked metric changes by less than `tolerance` for `patience` generations in a row.
     ///
-    /// Without [`Recursion::track_metric`] the rule never fires.
+    /// `patience` counts generations, so it must be at least 1, and `tolerance`
+    /// must be non-negative; [`Recursion::run`] rejects other values. Without
+    /// [`Recursion::track_metric`] the rule never fires.
     pub fn stop_on_metric_plateau(mut self, tolerance: F, patience: usize) -> Self {
-        self.plateau = Some((tolerance, patience.max(1)));
+        self.plateau = Some((tolerance, patience));
         self
     }
 
@@ -284,7 +286,7 @@ impl<'a, F: Real> Recursion<'a, F> {
     ///   or a student's output does not match the first teacher batch.
     /// - [`Error::InvalidAnchorWeight`] or [`Error::InvalidParameter`] for an
     ///   invalid schedule, and [`Error::InvalidParameter`] for a negative or
-    ///   NaN improvement tolerance.
+    ///   NaN improvement or metric plateau tolerance, or a plateau patience of 0.
     /// - [`Error::NonFiniteMetric`] if the metric returns NaN or an infinity.
     /// - Any error of the factory, the operator, the student or the metric.
     pub fn run(mut self) -> Result<RecursionTrajectory<F>> {
@@ -303,6 +305,22 @@ impl<'a, F: Real> Recursion<'a, F> {
                 value: to_f64(tolerance),
                 requirement: "non-negative",
             });
+        }
+        if let Some((tolerance, patience)) = self.plateau {
+            if tolerance.is_nan() || tolerance < F::zero() {
+                return Err(Error::InvalidParameter {
+                    name: "metric plateau tolerance",
+                    value: to_f64(tolerance),
+                    requirement: "non-negative",
+                });
+            }
+            if patience == 0 {
+                return Err(Error::InvalidParameter {
+                    name: "metric plateau patience",
+                    value: 0.0,
+                    requirement: "at least 1 generation",
+                });
+            }
         }
 
         let initial = expected_kl(reference, self.initial)?;

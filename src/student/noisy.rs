@@ -43,7 +43,10 @@ pub enum ErrorDirection<F: Real = f64> {
 ///
 /// where `u` is the [`ErrorDirection`] and `λ` is found by bisection so that
 /// the [`ErrorMeasure`] of `S` from `q` equals the requested size (both
-/// measures grow with `λ`). Tokens with `q_i = 0` keep `S_i = 0`.
+/// measures grow with `λ`). The error matches the size within
+/// `√ε · max(1, size)`, and a fit that cannot meet it, such as one where the
+/// tilt would push a probability below the float range, fails with
+/// [`Error::UnreachableStudentError`]. Tokens with `q_i = 0` keep `S_i = 0`.
 ///
 /// The two measures let one compare the two forms of the noisy contraction
 /// claim. With `ε = KL(q_g ‖ S_{g+1})` the claim
@@ -221,8 +224,25 @@ impl<F: Real> NoisyStudent<F> {
             }
         }
         tilt(q, direction, high, out);
+
+        // Near the edge of the float range a tilted probability underflows to 0
+        // and the error jumps to inf, so bisection can end on the far side of the
+        // jump. A result whose error misses the size is rejected.
+        let achieved = self.error_of(q, out)?;
+        let allowed = size_tolerance::<F>() * self.size.max(F::one());
+        if !achieved.is_finite() || (achieved - self.size).abs() > allowed {
+            return Err(Error::UnreachableStudentError {
+                row,
+                size: to_f64(self.size),
+            });
+        }
         Ok(())
     }
+}
+
+/// Returns `√ε`, the relative tolerance within which a fitted error must match the requested size.
+fn size_tolerance<F: Real>() -> F {
+    F::epsilon().sqrt()
 }
 
 /// Checks an error size.
@@ -268,8 +288,11 @@ impl<F: Real> Student<F> for NoisyStudent<F> {
     /// - [`Error::BatchSizeMismatch`] or [`Error::VocabularyMismatch`] if the
     ///   teacher of [`ErrorDirection::AgainstTeacher`] has another shape.
     /// - [`Error::UnreachableStudentError`] if no tilt reaches the size on a
-    ///   row, which happens when the direction is constant on the tokens the
-    ///   meta-teacher supports (for example a point mass).
+    ///   row within `√ε · max(1, size)`. This happens when the direction is
+    ///   constant on the tokens the meta-teacher supports (for example a point
+    ///   mass), or when the size needs a probability below the float range:
+    ///   every `ε∞` above about 745 in `f64` or 104 in `f32`, the negative log
+    ///   of the smallest positive float.
     fn fit(&mut self, meta_teacher: &DistributionBatch<F>) -> Result<DistributionBatch<F>> {
         if let ErrorDirection::AgainstTeacher(teacher) = &self.direction {
             teacher.check_compatible(meta_teacher, "meta-teacher batch")?;

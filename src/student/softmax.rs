@@ -190,11 +190,13 @@ impl<F: Real> SoftmaxStudent<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidTolerance`] if `tolerance` is negative or not finite.
+    /// [`Error::InvalidParameter`] if `tolerance` is negative or not finite.
     pub fn with_tolerance(mut self, tolerance: F) -> Result<Self> {
         if !tolerance.is_finite() || tolerance < F::zero() {
-            return Err(Error::InvalidTolerance {
+            return Err(Error::InvalidParameter {
+                name: "gradient tolerance",
                 value: to_f64(tolerance),
+                requirement: "finite and non-negative",
             });
         }
         self.tolerance = tolerance;
@@ -202,6 +204,10 @@ impl<F: Real> SoftmaxStudent<F> {
     }
 
     /// Sets the iteration limit of one fit.
+    ///
+    /// A limit of 0 is stored, and every later fit rejects it with
+    /// [`Error::InvalidParameter`].
+    // NOTE: the check sits in `fit` so that this builder keeps returning `Self`.
     pub fn with_max_iterations(mut self, max_iterations: usize) -> Self {
         self.max_iterations = max_iterations;
         self
@@ -490,7 +496,16 @@ impl<F: Real> Student<F> for SoftmaxStudent<F> {
     ///
     /// - [`Error::BatchSizeMismatch`] if the meta-teacher does not have one row per feature row.
     /// - [`Error::VocabularyMismatch`] if its vocabulary is not `n_classes`.
+    /// - [`Error::InvalidParameter`] if the iteration limit is 0, because such a
+    ///   fit would return the starting weights untrained.
     fn fit(&mut self, meta_teacher: &DistributionBatch<F>) -> Result<DistributionBatch<F>> {
+        if self.max_iterations == 0 {
+            return Err(Error::InvalidParameter {
+                name: "softmax student iteration limit",
+                value: 0.0,
+                requirement: "at least 1; pass a positive limit to with_max_iterations",
+            });
+        }
         if meta_teacher.n_inputs() != self.features.nrows() {
             return Err(Error::BatchSizeMismatch {
                 what: "meta-teacher batch",

@@ -42,8 +42,8 @@ pub(super) fn contraction<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     let beta = 1.0 - anchor;
     let floor = noise_floor::<F>(checker.tolerance);
     let strategy = histories::<F>(&checker.space, checker.teachers, 1..=1);
-    let worst_ratio = Cell::new(0.0);
-    let asymptotic = Cell::new(0.0);
+    let worst_ratio = Cell::new(None);
+    let asymptotic = Cell::new(None);
 
     let found = search(
         checker.search_settings(),
@@ -65,19 +65,20 @@ pub(super) fn contraction<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                 Err(error) => return Outcome::fail(f64::NEG_INFINITY, format!("{error}")),
             };
             let divergences: Vec<f64> = run.divergences.iter().map(|&d| f64_of(d)).collect();
+            // The whole run is already computed, so its last ratio is recorded
+            // before the check below returns on a violating generation.
+            if let Some(ratio) = last_ratio_above(&divergences, floor) {
+                raise_observed(&asymptotic, ratio);
+            }
             let mut margin = f64::INFINITY;
-            let mut last_ratio = None;
             let steps = divergences.iter().zip(divergences.iter().skip(1));
             for (generation, (&before, &after)) in steps.enumerate() {
                 if before <= floor {
                     break;
                 }
                 let ratio = after / before;
-                raise(&worst_ratio, ratio);
+                raise_observed(&worst_ratio, ratio);
                 margin = margin.min(beta - ratio);
-                if after > floor {
-                    last_ratio = Some(ratio);
-                }
                 if ratio > beta + checker.tolerance {
                     return Outcome::fail(
                         beta - ratio,
@@ -88,27 +89,47 @@ pub(super) fn contraction<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
                     );
                 }
             }
-            if let Some(ratio) = last_ratio {
-                raise(&asymptotic, ratio);
-            }
             Outcome::pass(margin)
         },
     );
-    let measurements = vec![
-        Measurement {
-            name: "worst ratio",
-            value: worst_ratio.get(),
-        },
-        Measurement {
-            name: "asymptotic ratio",
-            value: asymptotic.get(),
-        },
-        Measurement {
-            name: "bound 1 - a",
-            value: beta,
-        },
+    // A ratio no run measured (every D at or below the noise floor) is left out
+    // of the row rather than shown as 0.
+    let observed = [
+        ("worst ratio", worst_ratio.get()),
+        ("asymptotic ratio", asymptotic.get()),
+        ("bound 1 - a", Some(beta)),
     ];
+    let measurements = observed
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| Measurement { name, value }))
+        .collect();
     row_from_search(Property::Contraction, found, measurements, counterexample)
+}
+
+/// Returns the last finite ratio `D(S_{g+1}) / D(S_g)` of a run with both ends above
+/// the noise floor, or `None` when no step has one.
+///
+/// A step with an infinite `D` has no ratio to report (`inf / inf` is NaN), so it
+/// is skipped.
+fn last_ratio_above(divergences: &[f64], floor: f64) -> Option<f64> {
+    let steps = divergences.iter().zip(divergences.iter().skip(1));
+    steps
+        .take_while(|&(&before, _)| before > floor)
+        .filter(|&(_, &after)| after > floor)
+        .map(|(&before, &after)| after / before)
+        .filter(|ratio| ratio.is_finite())
+        .last()
+}
+
+/// Keeps the largest ratio observed, and any NaN, so that a broken run shows.
+fn raise_observed(cell: &Cell<Option<f64>>, value: f64) {
+    let keep = match cell.get() {
+        None => true,
+        Some(current) => value > current || value.is_nan(),
+    };
+    if keep {
+        cell.set(Some(value));
+    }
 }
 
 /// Fixed point: `G(T0; T0) = T0`, and exact runs from random `S_0` converge to `T0`.
