@@ -365,7 +365,7 @@ pub enum Error {
          fix that entry or build a DistributionBatch to validate the whole matrix"
     )]
     InvalidEntry {
-        /// Which input matrix, such as "teacher probabilities" or "student logits".
+        /// Name of the input matrix, such as "teacher probabilities" or "student logits".
         what: &'static str,
         /// The row of the entry.
         row: usize,
@@ -373,7 +373,7 @@ pub enum Error {
         index: usize,
         /// The offending value.
         value: f64,
-        /// What the entry must be, such as "a finite, non-negative probability".
+        /// The requirement the entry broke, such as "a finite, non-negative probability".
         requirement: &'static str,
     },
 
@@ -403,7 +403,7 @@ pub enum Error {
     /// A raw probability vector passed to a function failed its check.
     #[error("{what} is not a probability vector: {source}")]
     InvalidInputVector {
-        /// Which input failed, such as `"p"` or `"point 1"`.
+        /// Name of the input that failed, such as `"p"` or `"point 1"`.
         what: String,
         /// The underlying error, naming the index and value.
         #[source]
