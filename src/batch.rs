@@ -277,6 +277,11 @@ impl<F: Real> DistributionBatch<F> {
         }
     }
 
+    /// Splits the batch into its probability matrix and input weights.
+    pub(crate) fn into_parts(self) -> (Array2<F>, Array1<F>) {
+        (self.probs, self.input_weights)
+    }
+
     /// Returns the probabilities, one row per input, as a view.
     pub fn probs(&self) -> ArrayView2<'_, F> {
         self.probs.view()

@@ -22,7 +22,7 @@ pub use properties::OperatorProperties;
 pub use solver::{IterativeProjection, MirrorDescent, SolverReport, divergence_gradient_into};
 pub use tempered::TemperedMixture;
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1};
+use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2};
 
 use crate::batch::DistributionBatch;
 use crate::distribution::{Distribution, validate_probs};
@@ -172,6 +172,34 @@ pub trait MetaTeacherOperator<F: Real = f64> {
         let reference = teachers.first().ok_or(Error::Empty {
             what: "list of base teachers",
         })?;
+        let mut out = Array2::zeros((reference.n_inputs(), reference.vocab_size()));
+        self.build_batch_into(teachers, students, out.view_mut())?;
+        Ok(DistributionBatch::from_valid(
+            out,
+            reference.input_weights().to_owned(),
+        ))
+    }
+
+    /// Writes the meta-teacher of every input of a batch into `out`, row by row.
+    ///
+    /// Does what [`build_batch`](MetaTeacherOperator::build_batch) does without
+    /// allocating the result, so a recursion can reuse one matrix per
+    /// generation. Each row of `out` is zeroed before the operator writes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`build_batch`](MetaTeacherOperator::build_batch), and
+    /// [`Error::BatchSizeMismatch`] or [`Error::VocabularyMismatch`] if `out`
+    /// is not `inputs × vocabulary`.
+    fn build_batch_into(
+        &self,
+        teachers: &[DistributionBatch<F>],
+        students: &[DistributionBatch<F>],
+        mut out: ArrayViewMut2<F>,
+    ) -> Result<()> {
+        let reference = teachers.first().ok_or(Error::Empty {
+            what: "list of base teachers",
+        })?;
         if students.is_empty() {
             return Err(Error::Empty {
                 what: "student history",
@@ -184,8 +212,21 @@ pub trait MetaTeacherOperator<F: Real = f64> {
         for student in students {
             reference.check_compatible(student, "student batch")?;
         }
+        if out.nrows() != reference.n_inputs() {
+            return Err(Error::BatchSizeMismatch {
+                what: "output matrix",
+                expected: reference.n_inputs(),
+                found: out.nrows(),
+            });
+        }
+        if out.ncols() != reference.vocab_size() {
+            return Err(Error::VocabularyMismatch {
+                what: "output matrix",
+                expected: reference.vocab_size(),
+                found: out.ncols(),
+            });
+        }
 
-        let mut out = Array2::zeros((reference.n_inputs(), reference.vocab_size()));
         for (row, mut out_row) in out.outer_iter_mut().enumerate() {
             let teacher_views: Vec<_> = teachers
                 .iter()
@@ -195,14 +236,12 @@ pub trait MetaTeacherOperator<F: Real = f64> {
                 .iter()
                 .map(|s| ArrayView1::from(s.row_slice(row)))
                 .collect();
+            out_row.fill(F::zero());
             self.combine_into(&teacher_views, &student_views, out_row.view_mut())
                 .map_err(|error| error.in_row(row))?;
             validate_output(self, out_row.view()).map_err(|error| error.in_row(row))?;
         }
-        Ok(DistributionBatch::from_valid(
-            out,
-            reference.input_weights().to_owned(),
-        ))
+        Ok(())
     }
 }
 

@@ -18,6 +18,8 @@ pub use runner::{
     DEFAULT_GENERATION_LIMIT, Recursion, RecursionRecord, RecursionTrajectory, convex_mixture,
 };
 
+use ndarray::{Array1, Array2};
+
 use crate::batch::DistributionBatch;
 use crate::distribution::Distribution;
 use crate::divergence::expected_kl;
@@ -175,23 +177,124 @@ pub fn run_exact_batch<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
     let mut factor = F::one();
     for generation in 1..=generations {
         let meta_teacher = operator.build_batch(teachers, &students)?;
-        let divergence = expected_kl(teacher, &meta_teacher)?;
-        let previous = records.last().map(|r| r.divergence).unwrap_or_else(F::zero);
         factor = factor * (F::one() - anchor);
-
-        records.push(GenerationRecord {
+        let previous = records.last().map(|r| r.divergence).unwrap_or_else(F::zero);
+        records.push(next_record(
             generation,
-            divergence,
-            // 0 · inf is NaN, but the bound is 0 once (1 - a)^g is 0: then q = T0.
-            bound: if factor.is_zero() {
-                F::zero()
-            } else {
-                factor * initial
-            },
-            ratio: (previous > F::zero() && previous.is_finite()).then(|| divergence / previous),
-            effective_anchor_weight: Some(effective_anchor_weight_batch(&meta_teacher, teacher)?),
-        });
+            &meta_teacher,
+            teacher,
+            initial * factor,
+            factor,
+            previous,
+        )?);
         students.push(meta_teacher);
     }
     Ok(Trajectory { records, students })
+}
+
+/// Builds the record of generation `generation`, whose student is `meta_teacher`.
+fn next_record<F: Real>(
+    generation: usize,
+    meta_teacher: &DistributionBatch<F>,
+    teacher: &DistributionBatch<F>,
+    bound: F,
+    factor: F,
+    previous: F,
+) -> Result<GenerationRecord<F>> {
+    let divergence = expected_kl(teacher, meta_teacher)?;
+    Ok(GenerationRecord {
+        generation,
+        divergence,
+        // 0 · inf is NaN, but the bound is 0 once (1 - a)^g is 0: then q = T0.
+        bound: if factor.is_zero() { F::zero() } else { bound },
+        ratio: (previous > F::zero() && previous.is_finite()).then(|| divergence / previous),
+        effective_anchor_weight: Some(effective_anchor_weight_batch(meta_teacher, teacher)?),
+    })
+}
+
+/// Runs the recursion with exact students, keeping only the students the operator reads.
+///
+/// Returns the records of [`run_exact_batch`] and the last student, but not
+/// the history. With an operator that declares a
+/// [`history_window`](MetaTeacherOperator::history_window) of `w`, at most
+/// `w + 1` student batches exist at once and the storage of the one that
+/// leaves the window holds the next meta-teacher, so after the first `w + 1`
+/// generations nothing proportional to `inputs × vocabulary` is allocated.
+/// Operators without a window keep the whole history in memory.
+///
+/// # Errors
+///
+/// As [`run_exact_batch`].
+///
+/// # Examples
+///
+/// ```
+/// use metadistill::recursion::{run_exact_batch, run_exact_streaming};
+/// use metadistill::{ConvexMixture, Distribution, DistributionBatch};
+///
+/// let teacher = DistributionBatch::repeat(&Distribution::from_probs(&[0.6, 0.3, 0.1])?, 2)?;
+/// let start = DistributionBatch::repeat(&Distribution::from_probs(&[0.2, 0.5, 0.3])?, 2)?;
+/// let operator = ConvexMixture::new(0.3)?;
+/// let (records, last) = run_exact_streaming(&operator, &[teacher.clone()], &start, 10)?;
+/// let full = run_exact_batch(&operator, &[teacher], &start, 10)?;
+/// assert_eq!(records.as_slice(), full.records());
+/// assert_eq!(&last, full.final_student());
+/// # Ok::<(), metadistill::Error>(())
+/// ```
+pub fn run_exact_streaming<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
+    operator: &O,
+    teachers: &[DistributionBatch<F>],
+    initial_student: &DistributionBatch<F>,
+    generations: usize,
+) -> Result<(Vec<GenerationRecord<F>>, DistributionBatch<F>)> {
+    let teacher = teachers.first().ok_or(Error::Empty {
+        what: "list of base teachers",
+    })?;
+    teacher.check_compatible(initial_student, "initial student")?;
+
+    let anchor = operator.anchor_weight();
+    let window = operator.history_window().map(|w| w.max(1));
+    let initial = expected_kl(teacher, initial_student)?;
+    let mut records = Vec::with_capacity(generations.saturating_add(1).min(1 << 20));
+    records.push(GenerationRecord {
+        generation: 0,
+        divergence: initial,
+        bound: initial,
+        ratio: None,
+        effective_anchor_weight: None,
+    });
+    let mut history = std::collections::VecDeque::from([initial_student.clone()]);
+    let mut spare: Option<(Array2<F>, Array1<F>)> = None;
+
+    let mut factor = F::one();
+    for generation in 1..=generations {
+        let (mut probs, mut weights) = spare.take().unwrap_or_else(|| {
+            (
+                Array2::zeros((teacher.n_inputs(), teacher.vocab_size())),
+                Array1::zeros(teacher.n_inputs()),
+            )
+        });
+        operator.build_batch_into(teachers, history.make_contiguous(), probs.view_mut())?;
+        weights.assign(&teacher.input_weights());
+        let meta_teacher = DistributionBatch::from_valid(probs, weights);
+
+        factor = factor * (F::one() - anchor);
+        let previous = records.last().map(|r| r.divergence).unwrap_or_else(F::zero);
+        records.push(next_record(
+            generation,
+            &meta_teacher,
+            teacher,
+            initial * factor,
+            factor,
+            previous,
+        )?);
+        history.push_back(meta_teacher);
+        if window.is_some_and(|w| history.len() > w) {
+            spare = history.pop_front().map(DistributionBatch::into_parts);
+        }
+    }
+    let last = history
+        .pop_back()
+        .unwrap_or_else(|| unreachable!("the history always contains the latest student"));
+    Ok((records, last))
 }
