@@ -72,3 +72,38 @@ fn streaming_allocates_nothing_per_generation() {
         "{per_generation} bytes per generation ({short} for 5, {long} for 45)"
     );
 }
+
+/// Bytes requested by a streaming run of the Jensen-Shannon projection over a
+/// 1 × 5000 batch (40 KB per batch in f64).
+fn projection_bytes_for(generations: usize) -> usize {
+    use metadistill::Divergence;
+    use metadistill::operator::{IterativeProjection, MirrorDescent};
+
+    let teacher = softmax_batch(1, 5_000, 0.05);
+    let start = softmax_batch(1, 5_000, -0.03);
+    let teachers = [teacher];
+    let weighting = GeneralizedMixture::single_teacher(0.3, HistoryWeights::Latest).unwrap();
+    let operator = IterativeProjection::new(
+        Divergence::JensenShannon,
+        weighting,
+        MirrorDescent::new(1e-9, 10_000).unwrap(),
+    )
+    .unwrap();
+    let region = Region::new(GLOBAL);
+    let (records, _) = run_exact_streaming(&operator, &teachers, &start, generations).unwrap();
+    assert_eq!(records.len(), generations + 1);
+    region.change().bytes_allocated
+}
+
+#[test]
+fn iterative_projection_reuses_solver_vectors() {
+    let _guard = SERIAL.lock().unwrap();
+    let short = projection_bytes_for(2);
+    let long = projection_bytes_for(6);
+    let per_generation = long.saturating_sub(short) / 4;
+    // The solver's four work vectors alone would be 160 000 bytes per call.
+    assert!(
+        per_generation < 4096,
+        "{per_generation} bytes per generation ({short} for 2, {long} for 6)"
+    );
+}

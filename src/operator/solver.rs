@@ -14,6 +14,7 @@
 //! and returns [`Error::NotConverged`] if the iteration limit comes first.
 
 use std::borrow::Cow;
+use std::sync::{Mutex, PoisonError};
 
 use ndarray::{Array1, ArrayView1, ArrayViewMut1};
 
@@ -304,6 +305,16 @@ pub struct MirrorDescent<F: Real = f64> {
     max_iterations: usize,
 }
 
+/// The work vectors of one mirror-descent solve: the iterate, its gradient
+/// and the candidate pair of a step.
+#[derive(Debug, Default)]
+pub(crate) struct SolverScratch<F> {
+    iterate: Vec<F>,
+    gradient: Vec<F>,
+    candidate: Vec<F>,
+    candidate_gradient: Vec<F>,
+}
+
 impl<F: Real> Default for MirrorDescent<F> {
     /// Tolerance `ε^(3/4)` on the gap (about `2e-12` for `f64`, `6e-6` for `f32`) and 10 000 iterations.
     fn default() -> Self {
@@ -431,7 +442,26 @@ impl<F: Real> MirrorDescent<F> {
         divergence: &Divergence<F>,
         points: &[ArrayView1<F>],
         weights: &[F],
+        out: ArrayViewMut1<F>,
+    ) -> Result<SolverReport<F>> {
+        self.solve_with_scratch(
+            divergence,
+            points,
+            weights,
+            out,
+            &mut SolverScratch::default(),
+        )
+    }
+
+    /// Solves as [`MirrorDescent::solve_into`] with caller-owned work vectors,
+    /// which are resized to the vocabulary and reused across calls.
+    pub(crate) fn solve_with_scratch(
+        &self,
+        divergence: &Divergence<F>,
+        points: &[ArrayView1<F>],
+        weights: &[F],
         mut out: ArrayViewMut1<F>,
+        scratch: &mut SolverScratch<F>,
     ) -> Result<SolverReport<F>> {
         check_pool(points, weights, out.len())?;
         let dense: Vec<Cow<[F]>> = points
@@ -443,45 +473,47 @@ impl<F: Real> MirrorDescent<F> {
             .collect();
         let len = out.len();
 
-        // NOTE: the iterate, the gradient and the candidate pair are allocated
-        // per call (four vectors of length V), unlike the closed-form operators.
-
-        let mut q = vec![F::zero(); len];
+        let SolverScratch {
+            iterate: q,
+            gradient,
+            candidate,
+            candidate_gradient,
+        } = scratch;
+        for buffer in [
+            &mut *q,
+            &mut *gradient,
+            &mut *candidate,
+            &mut *candidate_gradient,
+        ] {
+            buffer.clear();
+            buffer.resize(len, F::zero());
+        }
         for (point, &weight) in dense.iter().zip(weights) {
             for (slot, &p) in q.iter_mut().zip(point.iter()) {
                 *slot = *slot + weight * p;
             }
         }
-        let mut gradient = vec![F::zero(); len];
-        objective_gradient(divergence, &dense, weights, &q, &mut gradient)?;
-        let mut candidate = vec![F::zero(); len];
-        let mut candidate_gradient = vec![F::zero(); len];
+        objective_gradient(divergence, &dense, weights, q, gradient)?;
 
         let mut step = F::one();
         let mut iterations = 0;
-        if face_minimum(&q, &gradient) == F::infinity() {
+        if face_minimum(q, gradient) == F::infinity() {
             // Every token of the start point has an infinite gradient, as for
             // reverse KL between points with disjoint supports.
             return Err(Error::DisjointSupports {
                 what: format!("{} projection", divergence.name()),
             });
         }
-        let mut gap = frank_wolfe_gap(&q, &gradient);
+        let mut gap = frank_wolfe_gap(q, gradient);
         while gap > self.tolerance {
             if iterations == self.max_iterations {
                 return Err(self.not_converged(iterations, gap));
             }
             let mut accepted = false;
             for _ in 0..MAX_HALVINGS {
-                exponentiated_step(&q, &gradient, step, &mut candidate);
-                objective_gradient(
-                    divergence,
-                    &dense,
-                    weights,
-                    &candidate,
-                    &mut candidate_gradient,
-                )?;
-                if directional_derivative(&candidate, &candidate_gradient, &gradient) <= F::zero() {
+                exponentiated_step(q, gradient, step, candidate);
+                objective_gradient(divergence, &dense, weights, candidate, candidate_gradient)?;
+                if directional_derivative(candidate, candidate_gradient, gradient) <= F::zero() {
                     accepted = true;
                     break;
                 }
@@ -491,19 +523,19 @@ impl<F: Real> MirrorDescent<F> {
                 return Err(self.not_converged(iterations, gap));
             }
 
-            std::mem::swap(&mut q, &mut candidate);
-            std::mem::swap(&mut gradient, &mut candidate_gradient);
+            std::mem::swap(q, candidate);
+            std::mem::swap(gradient, candidate_gradient);
             step = step + step;
             iterations += 1;
-            gap = frank_wolfe_gap(&q, &gradient);
+            gap = frank_wolfe_gap(q, gradient);
         }
 
-        out.assign(&ArrayView1::from(&q));
+        out.assign(&ArrayView1::from(&q[..]));
         let mut objective = CompensatedSum::new();
         let mut infinite = false;
         for (point, &weight) in dense.iter().zip(weights) {
             if weight > F::zero() {
-                let term = weight * divergence.compute_slices(point, &q)?;
+                let term = weight * divergence.compute_slices(point, q)?;
                 infinite |= term == F::infinity();
                 objective.add(term);
             }
@@ -649,11 +681,34 @@ fn directional_derivative<F: Real>(c: &[F], candidate_gradient: &[F], gradient: 
 /// assert!(q.probs()[0] > 0.2 && q.probs()[0] < 0.6);
 /// # Ok::<(), metadistill::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct IterativeProjection<F: Real = f64> {
     divergence: Divergence<F>,
     weighting: GeneralizedMixture<F>,
     solver: MirrorDescent<F>,
+    /// Work vectors reused across calls, so a recursion allocates them once.
+    scratch: Mutex<SolverScratch<F>>,
+}
+
+impl<F: Real> Clone for IterativeProjection<F> {
+    /// Clones the settings; the clone starts with empty work vectors.
+    fn clone(&self) -> Self {
+        IterativeProjection {
+            divergence: self.divergence,
+            weighting: self.weighting.clone(),
+            solver: self.solver,
+            scratch: Mutex::new(SolverScratch::default()),
+        }
+    }
+}
+
+impl<F: Real> PartialEq for IterativeProjection<F> {
+    /// Compares the settings; the work vectors are not part of the value.
+    fn eq(&self, other: &Self) -> bool {
+        self.divergence == other.divergence
+            && self.weighting == other.weighting
+            && self.solver == other.solver
+    }
 }
 
 impl<F: Real> IterativeProjection<F> {
@@ -686,6 +741,7 @@ impl<F: Real> IterativeProjection<F> {
             divergence,
             weighting,
             solver,
+            scratch: Mutex::new(SolverScratch::default()),
         })
     }
 
@@ -728,8 +784,9 @@ impl<F: Real> MetaTeacherOperator<F> for IterativeProjection<F> {
         self.weighting
             .pool_weights_into(teachers, students, &mut weights)?;
         let points: Vec<_> = teachers.iter().chain(students).cloned().collect();
+        let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
         self.solver
-            .solve_into(&self.divergence, &points, &weights, out)
+            .solve_with_scratch(&self.divergence, &points, &weights, out, &mut scratch)
             .map(|_| ())
     }
 
