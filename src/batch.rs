@@ -57,6 +57,31 @@ fn check_shape(rows: usize, columns: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks that a `(rows, columns)` shape equals the expected one.
+///
+/// `what` names the input with the shape `found` in the error.
+pub(crate) fn check_same_shape(
+    expected: (usize, usize),
+    found: (usize, usize),
+    what: &'static str,
+) -> Result<()> {
+    if found.0 != expected.0 {
+        return Err(Error::BatchSizeMismatch {
+            what,
+            expected: expected.0,
+            found: found.0,
+        });
+    }
+    if found.1 != expected.1 {
+        return Err(Error::VocabularyMismatch {
+            what,
+            expected: expected.1,
+            found: found.1,
+        });
+    }
+    Ok(())
+}
+
 /// Returns uniform input weights over `rows` inputs.
 fn uniform_weights<F: Real>(rows: usize) -> Array1<F> {
     let count = F::from(rows).unwrap_or_else(F::max_value);
@@ -329,20 +354,7 @@ impl<F: Real> DistributionBatch<F> {
     ///
     /// `what` names `other` in the error.
     pub(crate) fn check_compatible(&self, other: &Self, what: &'static str) -> Result<()> {
-        if other.n_inputs() != self.n_inputs() {
-            return Err(Error::BatchSizeMismatch {
-                what,
-                expected: self.n_inputs(),
-                found: other.n_inputs(),
-            });
-        }
-        if other.vocab_size() != self.vocab_size() {
-            return Err(Error::VocabularyMismatch {
-                what,
-                expected: self.vocab_size(),
-                found: other.vocab_size(),
-            });
-        }
+        check_same_shape(self.probs.dim(), other.probs.dim(), what)?;
         let tolerance = default_sum_tolerance::<F>(self.n_inputs());
         for (row, (&expected, &found)) in self
             .input_weights

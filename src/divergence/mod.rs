@@ -30,7 +30,7 @@ pub(crate) mod terms;
 
 use ndarray::Array1;
 
-use crate::batch::DistributionBatch;
+use crate::batch::{DistributionBatch, check_same_shape};
 use crate::distribution::{Distribution, check_same_vocabulary};
 use crate::error::{Error, Result};
 use crate::real::{Real, to_f64};
@@ -165,7 +165,7 @@ impl<F: Real> Divergence<F> {
     ///
     /// The input weights are not used here and need not match.
     pub fn per_row(&self, p: &DistributionBatch<F>, q: &DistributionBatch<F>) -> Result<Array1<F>> {
-        check_same_shape(p, q)?;
+        check_same_shape(p.probs().dim(), q.probs().dim(), "second batch")?;
         if let Divergence::Renyi { order } = *self {
             check_order(order)?;
         }
@@ -237,25 +237,6 @@ fn check_order<F: Real>(order: F) -> Result<()> {
     } else {
         Ok(())
     }
-}
-
-/// Checks that two batches have the same number of rows and columns.
-fn check_same_shape<F: Real>(p: &DistributionBatch<F>, q: &DistributionBatch<F>) -> Result<()> {
-    if p.n_inputs() != q.n_inputs() {
-        return Err(Error::BatchSizeMismatch {
-            what: "second batch",
-            expected: p.n_inputs(),
-            found: q.n_inputs(),
-        });
-    }
-    if p.vocab_size() != q.vocab_size() {
-        return Err(Error::VocabularyMismatch {
-            what: "second batch",
-            expected: p.vocab_size(),
-            found: q.vocab_size(),
-        });
-    }
-    Ok(())
 }
 
 /// Computes `KL(p ‖ q)` on slices; see the module docs for the identity used.

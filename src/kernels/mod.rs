@@ -96,22 +96,7 @@ fn check_same_shape<F>(
     found: (usize, usize),
     what: &'static str,
 ) -> Result<()> {
-    let (rows, columns) = reference.dim();
-    if found.0 != rows {
-        return Err(Error::BatchSizeMismatch {
-            what,
-            expected: rows,
-            found: found.0,
-        });
-    }
-    if found.1 != columns {
-        return Err(Error::VocabularyMismatch {
-            what,
-            expected: columns,
-            found: found.1,
-        });
-    }
-    Ok(())
+    crate::batch::check_same_shape(reference.dim(), found, what)
 }
 
 /// Runs a two-input row kernel over every row after the shape checks.

@@ -24,7 +24,7 @@ pub use tempered::TemperedMixture;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2};
 
-use crate::batch::DistributionBatch;
+use crate::batch::{DistributionBatch, check_same_shape};
 use crate::distribution::{Distribution, validate_probs};
 use crate::error::{Error, Result};
 use crate::real::{Real, default_sum_tolerance};
@@ -212,20 +212,7 @@ pub trait MetaTeacherOperator<F: Real = f64> {
         for student in students {
             reference.check_compatible(student, "student batch")?;
         }
-        if out.nrows() != reference.n_inputs() {
-            return Err(Error::BatchSizeMismatch {
-                what: "output matrix",
-                expected: reference.n_inputs(),
-                found: out.nrows(),
-            });
-        }
-        if out.ncols() != reference.vocab_size() {
-            return Err(Error::VocabularyMismatch {
-                what: "output matrix",
-                expected: reference.vocab_size(),
-                found: out.ncols(),
-            });
-        }
+        check_same_shape(reference.probs().dim(), out.dim(), "output matrix")?;
 
         for (row, mut out_row) in out.outer_iter_mut().enumerate() {
             let teacher_views: Vec<_> = teachers
@@ -373,20 +360,7 @@ pub fn effective_anchor_weight_batch<F: Real>(
     q: &DistributionBatch<F>,
     teacher: &DistributionBatch<F>,
 ) -> Result<F> {
-    if q.n_inputs() != teacher.n_inputs() {
-        return Err(Error::BatchSizeMismatch {
-            what: "meta-teacher batch",
-            expected: teacher.n_inputs(),
-            found: q.n_inputs(),
-        });
-    }
-    if q.vocab_size() != teacher.vocab_size() {
-        return Err(Error::VocabularyMismatch {
-            what: "meta-teacher batch",
-            expected: teacher.vocab_size(),
-            found: q.vocab_size(),
-        });
-    }
+    check_same_shape(teacher.probs().dim(), q.probs().dim(), "meta-teacher batch")?;
     Ok((0..q.n_inputs())
         .map(|row| effective_anchor_weight_slices(q.row_slice(row), teacher.row_slice(row)))
         .fold(F::one(), F::min))
