@@ -48,7 +48,7 @@
 //! - Axiom 3 as written holds for any operator (take `r = q`); the checkable
 //!   form is the effective anchor weight, [`effective_anchor_weight`].
 //! - Under exact students and `a = 0` nothing drifts: `D(S_g) = D(S_0)`.
-//! - The noisy bound with `ε = KL(q_g ‖ S_{g+1})` fails; it holds with the max
+//! - The noisy bound with `ε = KL(q_g ‖ S_{g+1})` fails, but it is true with the max
 //!   log-ratio `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` in place of `ε`.
 
 #![doc = include_str!("guarantees.md")]

@@ -33,7 +33,7 @@ impl Real for f64 {}
 /// The largest tolerance on `|Σ p_i - 1|` that the constructors accept.
 ///
 /// Probabilities rounded for printing or produced in low precision are off 1
-/// by far less; anything further off should be normalized explicitly with
+/// by far less. Anything further off should be normalized explicitly with
 /// `from_weights`, so that no entry above 1 becomes a "distribution".
 pub const MAX_SUM_TOLERANCE: f64 = 0.1;
 

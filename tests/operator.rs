@@ -147,7 +147,7 @@ fn mixture_works_row_by_row_on_batches() {
 }
 
 #[test]
-fn effective_anchor_weight_of_mixture_is_at_least_a() {
+fn mixture_anchor_weight_at_least_a() {
     let (teacher, start) = appendix();
     for a in [0.01, 0.3, 0.7, 1.0] {
         let q = ConvexMixture::new(a)

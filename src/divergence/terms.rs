@@ -24,10 +24,10 @@ const BLOCK_LEN: u32 = 1024;
 /// blocks of 1024 terms and then the block sums keeps `n ε` small at both
 /// levels, so the error stays about one rounding of the result plus `ε²`
 /// times the sum of the magnitudes of the terms. A block enters the total as
-/// its sum and its compensation separately: rounding `sum + compensation`
+/// its sum and its compensation separately. Rounding `sum + compensation`
 /// first would cost one rounding of every block sum, which is far more than
-/// the result when the terms cancel (as the normalization defect
-/// `Σ (p_i - q_i)` of KL does).
+/// the result when the terms cancel, as the normalization defect
+/// `Σ (p_i - q_i)` of KL does.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CompensatedSum<F> {
     block: NeumaierSum<F>,

@@ -71,7 +71,7 @@ impl<F: Real> ConvexMixture<F> {
 
     /// Builds the unanchored operator `q_g = S_g` (`a = 0`), which ignores the teacher.
     ///
-    /// With exact students the recursion then stands still at `D(S_0)`; with
+    /// With exact students the recursion then stays at `D(S_0)`, and with
     /// imperfect ones it drifts.
     pub fn unanchored() -> Self {
         ConvexMixture { anchor: F::zero() }

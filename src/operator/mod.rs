@@ -310,7 +310,7 @@ fn validate_output<F: Real, O: MetaTeacherOperator<F> + ?Sized>(
 /// ```
 ///
 /// Axiom 3 (teacher anchoring) of the meta-distillation paper, as written ("min(q_i, T0_i) >= a min(r_i, T0_i) for
-/// some reference r"), holds with `r = q` for every `a <= 1`, so it constrains
+/// some reference r"), is true with `r = q` for every `a <= 1`, so it constrains
 /// nothing. An operator anchors pointwise with weight `a` when
 /// `a*(G(...); T0) >= a` on every input; the convex mixture meets this with
 /// equality in general.

@@ -401,7 +401,7 @@ pub(crate) fn amari_alpha_slices<F: Real>(p: &[F], q: &[F], order: F) -> Result<
 ///   always holds for forward KL (order 1, the mixture itself). For orders
 ///   below 1 the normalization can push `a*(q; T0)` below `a`; for the
 ///   geometric pool `a* -> 0` as some `S_i / T0_i -> 0`. For orders above 1
-///   with one teacher and the latest student it holds exactly when `a <= 1/2`
+///   with one teacher and the latest student it anchors pointwise exactly when `a <= 1/2`
 ///   ([`OperatorProperties::anchors_pointwise`](crate::OperatorProperties::anchors_pointwise)
 ///   gives the general condition).
 /// - Contraction, one teacher: factor `1 - a` for orders `0 <= b <= 1`. For the

@@ -106,7 +106,7 @@ impl<F: Real> OperatorProperties<F> for InformationProjection<F> {
     /// ```
     ///
     /// Points with nearly disjoint supports approach this bound, so anchoring
-    /// holds exactly when it is at least `λ_0`. For one teacher and the latest
+    /// is met exactly when it is at least `λ_0`. For one teacher and the latest
     /// student that means `a <= 1/2`. For `b < 1` a student with `S_i -> 0`
     /// pushes `a*` down to `λ_0^(1/b) < λ_0` (`0 < b < 1`) or to 0 (`b <= 0`).
     /// Other history schemes change the student weights with the history, so no

@@ -664,7 +664,7 @@ fn directional_derivative<F: Real>(c: &[F], candidate_gradient: &[F], gradient: 
 /// - Cost per input: the solver's, `O((k + m) V)` per iteration.
 ///
 /// A run that does not converge is an error ([`Error::NotConverged`]), never
-/// a silent answer.
+/// a silent result.
 ///
 /// # Examples
 ///

@@ -103,11 +103,11 @@ impl<F: Real> Trajectory<F> {
 /// # Precision
 ///
 /// Each `D(S_g)` is the KL divergence of the computed iterate, exact to about
-/// `1e-13` relative, but the iterate's entries carry rounding: their sum is off
-/// 1 by about `1e-16`, and once `D(S_g)` falls to that size the ratios are
-/// noise and `D(S_g)` can exceed the bound by that much (a start at `S_0 = T0`
-/// records `D(S_1) ≈ 1e-17` above a bound of 0). For the appendix pair with `a = 0.3` this happens after about 40
-/// generations.
+/// `1e-13` relative. The iterate's entries carry rounding, so their sum is off
+/// 1 by about `1e-16`. Once `D(S_g)` falls to that size, the ratios are noise
+/// and `D(S_g)` can exceed the bound by that much: a start at `S_0 = T0`
+/// records `D(S_1) ≈ 1e-17` above a bound of 0. For the appendix pair with
+/// `a = 0.3` this happens after about 40 generations.
 ///
 /// # Errors
 ///
@@ -218,7 +218,7 @@ fn next_record<F: Real>(
 /// the history. With an operator that declares a
 /// [`history_window`](MetaTeacherOperator::history_window) of `w`, at most
 /// `w + 1` student batches exist at once and the storage of the one that
-/// leaves the window holds the next meta-teacher, so after the first `w + 1`
+/// leaves the window stores the next meta-teacher, so after the first `w + 1`
 /// generations nothing proportional to `inputs × vocabulary` is allocated.
 /// Operators without a window keep the whole history in memory.
 ///
