@@ -1,0 +1,52 @@
+"""Polynomial coefficients of the fused kernels, fitted in 60-digit arithmetic.
+
+Run: python3 scripts/kernel_coefficients.py   (mpmath 1.3.0, from requirements.txt)
+
+For each series the kernels evaluate, this fits a polynomial by Chebyshev
+interpolation (mpmath.chebyfit) on the interval the kernels feed it, rounds the
+coefficients to f64 and f32, and reports the largest relative error of the
+rounded polynomial against the function on 2001 points of the interval. The
+Rust constants in src/kernels/lanes.rs are the printed values.
+"""
+
+import mpmath as mp
+
+mp.mp.dps = 60
+
+# |v| <= 3 - 2*sqrt(2) after the range reduction of the logarithm; a little
+# room above it covers the rounding of v.
+ATANH_T_MAX = mp.mpf("0.0295")
+
+
+def atanh_tail_series(t):
+    """S(t) with atanh(v) = v + v^3 S(v^2), t = v^2."""
+    if t == 0:
+        return mp.mpf(1) / 3
+    v = mp.sqrt(t)
+    return (mp.atanh(v) - v) / v**3
+
+
+def to_f32(x):
+    """Rounds x to the nearest f32 (round half to even), returned as an mpf."""
+    import struct
+
+    return mp.mpf(struct.unpack("f", struct.pack("f", float(x)))[0])
+
+
+def fit(name, function, interval, degree, rounding):
+    coefficients, _ = mp.chebyfit(function, interval, degree + 1, error=True)
+    rounded = [rounding(c) for c in coefficients]
+    lo, hi = interval
+    worst = mp.mpf(0)
+    for i in range(2001):
+        x = lo + (hi - lo) * i / 2000
+        worst = max(worst, abs(mp.polyval(rounded, x) / function(x) - 1))
+    # Lowest degree first, as the kernels store them.
+    print(f"{name}: degree {degree}, max relative error {mp.nstr(worst, 3)}")
+    for c in reversed(rounded):
+        print(f"    {float(c)!r},")
+
+
+if __name__ == "__main__":
+    fit("ATANH_TAIL f64", atanh_tail_series, [0, ATANH_T_MAX], 7, lambda c: mp.mpf(float(c)))
+    fit("ATANH_TAIL f32", atanh_tail_series, [0, ATANH_T_MAX], 3, to_f32)
