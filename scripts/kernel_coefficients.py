@@ -26,6 +26,30 @@ def atanh_tail_series(t):
     return (mp.atanh(v) - v) / v**3
 
 
+# |r| <= ln(2)/2 after the range reduction of the exponential, plus room for
+# the rounding of r.
+EXP_R_MAX = mp.log(2) / 2 + mp.mpf("1e-6")
+
+# |t| <= 0.25, where the logits kernel takes psi(t) from its series.
+PSI_T_MAX = mp.mpf("0.25")
+
+
+def js_series(t):
+    """H(t) with h(delta) = delta^2 H(delta^2), the Jensen-Shannon kernel."""
+    if t == 0:
+        return mp.mpf(1)
+    d = mp.sqrt(t)
+    h = (1 + d) * mp.log(1 + d) + (1 - d) * mp.log(1 - d)
+    return h / t
+
+
+def psi_series(t):
+    """P(t) with psi(t) = e^(-t) - 1 + t = t^2 P(t)."""
+    if t == 0:
+        return mp.mpf(1) / 2
+    return (mp.exp(-t) - 1 + t) / t**2
+
+
 def to_f32(x):
     """Rounds x to the nearest f32 (round half to even), returned as an mpf."""
     import struct
@@ -50,3 +74,9 @@ def fit(name, function, interval, degree, rounding):
 if __name__ == "__main__":
     fit("ATANH_TAIL f64", atanh_tail_series, [0, ATANH_T_MAX], 7, lambda c: mp.mpf(float(c)))
     fit("ATANH_TAIL f32", atanh_tail_series, [0, ATANH_T_MAX], 3, to_f32)
+    fit("JS_SERIES f64", js_series, [0, ATANH_T_MAX], 6, lambda c: mp.mpf(float(c)))
+    fit("JS_SERIES f32", js_series, [0, ATANH_T_MAX], 2, to_f32)
+    fit("EXP_SERIES f64", mp.exp, [-EXP_R_MAX, EXP_R_MAX], 11, lambda c: mp.mpf(float(c)))
+    fit("EXP_SERIES f32", mp.exp, [-EXP_R_MAX, EXP_R_MAX], 6, to_f32)
+    fit("PSI_SERIES f64", psi_series, [-PSI_T_MAX, PSI_T_MAX], 9, lambda c: mp.mpf(float(c)))
+    fit("PSI_SERIES f32", psi_series, [-PSI_T_MAX, PSI_T_MAX], 5, to_f32)

@@ -46,13 +46,13 @@ pub trait KernelFloat: Real + sealed::Sealed {
     /// Coefficients of `S(t)` in `atanh(v) = v + v³ S(v²)` on `t = v² <= 0.0295`, fitted for this precision.
     #[doc(hidden)]
     const ATANH_TAIL: &'static [Self];
-    /// Coefficients `1/((k + 1)(2k + 1))` of `h(δ) = δ² H(δ²)`, the Jensen-Shannon kernel.
+    /// Coefficients of `H(t)` in `h(δ) = δ² H(δ²)`, the Jensen-Shannon kernel, on `t <= 0.0295`.
     #[doc(hidden)]
     const JS_SERIES: &'static [Self];
-    /// Coefficients `1/k!` of the exponential on `|r| <= ln 2 / 2`, from `k = 0`.
+    /// Coefficients of a polynomial fitted to `e^r` on `|r| <= ln 2 / 2`, from degree 0.
     #[doc(hidden)]
     const EXP_SERIES: &'static [Self];
-    /// Coefficients `(-1)^j/(j + 2)!` of `ψ(t) = e^(-t) - 1 + t = t² P(t)`.
+    /// Coefficients of `P(t)` in `ψ(t) = e^(-t) - 1 + t = t² P(t)`, fitted on `|t| <= 0.25`.
     #[doc(hidden)]
     const PSI_SERIES: &'static [Self];
     /// Arguments below this make `exp` return 0 (the result would be subnormal).
@@ -71,7 +71,6 @@ pub trait KernelFloat: Real + sealed::Sealed {
     /// (`f32`) or `|n| <= 1022` (`f64`).
     #[doc(hidden)]
     fn round_with_power(y: Self) -> (Self, Self);
-
 }
 
 const SQRT_2_F64: f64 = std::f64::consts::SQRT_2;
@@ -80,61 +79,58 @@ impl KernelFloat for f64 {
     // 0.6931471803691238 and 1.9082149292705877e-10, exactly.
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
-    // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py: relative
-    // error 5.6e-17, the rounding of 1/3 (the Taylor series needs 11 terms).
+    // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 7,
+    // relative error 5.55e-17).
     const ATANH_TAIL: &'static [f64] = &[
-        0.333_333_333_333_333_3,
-        0.200_000_000_000_004_45,
-        0.142_857_142_853_977_16,
-        0.111_111_111_967_833_05,
-        0.090_908_977_211_859_92,
-        0.076_931_252_239_700_95,
-        0.066_342_428_403_272_13,
-        0.065_448_145_803_373_12,
+        0.3333333333333333,
+        0.20000000000000445,
+        0.14285714285397716,
+        0.11111111196783305,
+        0.09090897721185992,
+        0.07693125223970095,
+        0.06634242840327213,
+        0.06544814580337312,
     ];
+    // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 6,
+    // relative error 4.32e-17).
     const JS_SERIES: &'static [f64] = &[
         1.0,
-        1.0 / 6.0,
-        1.0 / 15.0,
-        1.0 / 28.0,
-        1.0 / 45.0,
-        1.0 / 66.0,
-        1.0 / 91.0,
-        1.0 / 120.0,
-        1.0 / 153.0,
-        1.0 / 190.0,
-        1.0 / 231.0,
-        1.0 / 276.0,
+        0.16666666666659538,
+        0.06666666670528391,
+        0.035714277878886314,
+        0.02222297788022198,
+        0.015114233384888076,
+        0.011893477863020648,
     ];
+    // Fitted on |r| <= ln(2)/2 by scripts/kernel_coefficients.py (degree 11,
+    // relative error 1.67e-17).
     const EXP_SERIES: &'static [f64] = &[
         1.0,
         1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 6_227_020_800.0,
+        0.5000000000000019,
+        0.1666666666666668,
+        0.04166666666648809,
+        0.008333333333319601,
+        0.0013888888952315874,
+        0.0001984126989004796,
+        2.4801485481152372e-05,
+        2.755724091767456e-06,
+        2.7632640074237224e-07,
+        2.5110037940619665e-08,
     ];
+    // Fitted on |t| <= 0.25 by scripts/kernel_coefficients.py (degree 9,
+    // relative error 1.85e-17).
     const PSI_SERIES: &'static [f64] = &[
-        1.0 / 2.0,
-        -1.0 / 6.0,
-        1.0 / 24.0,
-        -1.0 / 120.0,
-        1.0 / 720.0,
-        -1.0 / 5040.0,
-        1.0 / 40320.0,
-        -1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        -1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-        -1.0 / 6_227_020_800.0,
+        0.5,
+        -0.16666666666666666,
+        0.041666666666663556,
+        -0.008333333333333094,
+        0.0013888888892874063,
+        -0.00019841269844335027,
+        2.48015694494292e-05,
+        -2.755730549290389e-06,
+        2.7589957366249805e-07,
+        -2.507721278058295e-08,
     ];
     const EXP_MIN_ARG: f64 = -708.0;
 
@@ -166,40 +162,37 @@ impl KernelFloat for f64 {
         let power = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
         (rounded, power)
     }
-
 }
 
 impl KernelFloat for f32 {
     const LN2_HI: f32 = 6.931_457_5e-1;
     const LN2_LO: f32 = 1.428_606_5e-6;
-    // Fitted by scripts/kernel_coefficients.py: relative error 3.3e-8.
-    const ATANH_TAIL: &'static [f32] = &[0.333_333_34, 0.200_000_61, 0.142_753_66, 0.116_664_566];
-    const JS_SERIES: &'static [f32] = &[
-        1.0,
-        1.0 / 6.0,
-        1.0 / 15.0,
-        1.0 / 28.0,
-        1.0 / 45.0,
-        1.0 / 66.0,
-    ];
+    // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 3,
+    // relative error 3.31e-8).
+    const ATANH_TAIL: &'static [f32] = &[0.33333334, 0.20000061, 0.14275366, 0.116664566];
+    // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 2,
+    // relative error 5.9e-8).
+    const JS_SERIES: &'static [f32] = &[1.0, 0.16664872, 0.06828034];
+    // Fitted on |r| <= ln(2)/2 by scripts/kernel_coefficients.py (degree 6,
+    // relative error 2.03e-8).
     const EXP_SERIES: &'static [f32] = &[
         1.0,
         1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
+        0.5,
+        0.16666415,
+        0.04166635,
+        0.008375127,
+        0.0013941108,
     ];
+    // Fitted on |t| <= 0.25 by scripts/kernel_coefficients.py (degree 5,
+    // relative error 3.51e-9).
     const PSI_SERIES: &'static [f32] = &[
-        1.0 / 2.0,
-        -1.0 / 6.0,
-        1.0 / 24.0,
-        -1.0 / 120.0,
-        1.0 / 720.0,
-        -1.0 / 5040.0,
-        1.0 / 40320.0,
+        0.5,
+        -0.16666667,
+        0.041666612,
+        -0.008333327,
+        0.0013912158,
+        -0.00019867122,
     ];
     const EXP_MIN_ARG: f32 = -87.0;
 
@@ -229,7 +222,6 @@ impl KernelFloat for f32 {
         let power = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
         (rounded, power)
     }
-
 }
 
 /// Computes `a · b + c`, fused into one rounding when `FMA` is set.
