@@ -11,16 +11,19 @@
 //! and one polynomial per token:
 //!
 //! ```text
-//! d = q - p,  s = q + p
-//! near (q/p ∈ [√½, √2]):  v = d/s,              p φ = v d - p · 2v³ S(v²)
-//! far:                    v = (m_q - m_p)/(m_q + m_p),  ln(q/p) = k ln 2 + 2v + 2v³ S(v²),
-//!                         p φ = d - p ln(q/p)
+//! q/p = 2^k m_q/m_p,   m_p ∈ [1, 2),   m_q/m_p ∈ [0.666, 1.502]
+//! v = (m_q - m_p)/(m_q + m_p),   ln(q/p) = k ln 2 + 2v + 2v³ S(v²),   d = q - p
+//! k = 0:   p φ = v d - p · 2v³ S(v²)
+//! k ≠ 0:   p φ = d - p ln(q/p)
 //! ```
 //!
-//! where `q = 2^(e_q) m_q`, `p = 2^(e_p) m_p` with the mantissas moved so that
-//! `m_q/m_p ∈ [√½, √2]`, and `k` the matching exponent difference. In the near
-//! band `d` is exact (Sterbenz) and nothing cancels, which is what keeps the
-//! accuracy of the scalar path at `q = p(1 + 1e-12)`.
+//! The split into `k`, `m_p` and `m_q` takes integer operations only (see
+//! `KernelFloat::split_ratio`). With `k = 0` the mantissas are `p` and `q`
+//! scaled by one power of two, so `v = (q - p)/(q + p)`, and the first form
+//! holds because `d (1 - v) = 2 p v`. There `d` is exact (Sterbenz) and
+//! nothing cancels, which keeps the accuracy of the scalar path at
+//! `q = p(1 + 1e-12)`. With `k ≠ 0`, `|ln(q/p)| >= 0.288`, and the second
+//! form loses at most 3 bits to cancellation.
 
 // Lane loops index several arrays by the same lane on purpose: that is the
 // form the compiler turns into vector instructions.
@@ -53,36 +56,12 @@ fn near_band<F: KernelFloat>() -> F {
 /// measured slower.
 #[inline(always)]
 fn kl_block<F: KernelFloat, const FMA: bool>(p: &Lanes<F>, q: &Lanes<F>) -> KlTerms<F> {
-    let sqrt2 = F::SQRT_2();
-    let half = F::from(0.5).unwrap_or_else(F::zero);
-    let two = F::one() + F::one();
     let mut phi = [F::zero(); LANES];
     let mut difference = [F::zero(); LANES];
     for lane in 0..LANES {
         let (pi, qi) = (p[lane], q[lane]);
         let d = qi - pi;
-        // Mantissas in [1, 2): their ratio lies in (½, 2), and one halving or
-        // doubling of `mantissa_q` brings it into [√½, √2].
-        let (exponent_p, mantissa_p) = F::split_exponent_raw(pi);
-        let (exponent_q, mantissa_q) = F::split_exponent_raw(qi);
-        let up = mantissa_q > sqrt2 * mantissa_p;
-        let down = mantissa_q * sqrt2 < mantissa_p;
-        let mantissa_q = if up {
-            mantissa_q * half
-        } else if down {
-            mantissa_q * two
-        } else {
-            mantissa_q
-        };
-        let shift = if up {
-            F::one()
-        } else if down {
-            -F::one()
-        } else {
-            F::zero()
-        };
-        let k = (exponent_q - exponent_p) + shift;
-
+        let (k, mantissa_p, mantissa_q) = F::split_ratio(pi, qi);
         // With k = 0 the mantissas are p and q scaled by the same power of
         // two, so v equals (q - p)/(q + p) and the near form applies.
         let near = k == F::zero();

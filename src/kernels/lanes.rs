@@ -71,25 +71,62 @@ pub trait KernelFloat: Real + sealed::Sealed {
     /// (`f32`) or `|n| <= 1022` (`f64`).
     #[doc(hidden)]
     fn round_with_power(y: Self) -> (Self, Self);
+
+    /// Splits positive normal `p` and `q` into `(k, m_p, m_q)` with
+    /// `q/p = 2^k m_q/m_p`, `k` an integer, `m_p` in `[1, 2)` and `m_q/m_p`
+    /// in `[0.666, 1.502]`, using integer operations only.
+    ///
+    /// The difference of the bit patterns of `q` and `p` is `2^52` (`f64`)
+    /// or `2^23` (`f32`) times `log2(q/p)` up to 0.0861: the bit pattern is
+    /// piecewise linear in the logarithm. Rounding it gives `k`; `m_q` is
+    /// `q` scaled by `2^-(e_p + k)`, formed in its bits, so it is exact and
+    /// stays a normal number whatever the magnitudes of `p` and `q`. With
+    /// `k = 0`, `m_p` and `m_q` are `p` and `q` scaled by the same power of two.
+    #[doc(hidden)]
+    fn split_ratio(p: Self, q: Self) -> (Self, Self, Self);
 }
 
 const SQRT_2_F64: f64 = std::f64::consts::SQRT_2;
 
 impl KernelFloat for f64 {
+    #[inline(always)]
+    fn split_ratio(p: f64, q: f64) -> (f64, f64, f64) {
+        const MANTISSA: u64 = 0x000f_ffff_ffff_ffff;
+        const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+        const ONE: u64 = 0x3ff0_0000_0000_0000;
+        // Half a binade rounds to nearest; 2048 binades keep the shift of
+        // a negative difference positive.
+        const OFFSET: u64 = 2048;
+        const BIAS: u64 = (1 << 51) + (OFFSET << 52);
+        let (bits_p, bits_q) = (p.to_bits(), q.to_bits());
+        let shifted = bits_q.wrapping_sub(bits_p).wrapping_add(BIAS) >> 52;
+        let mantissa_p = f64::from_bits((bits_p & MANTISSA) | ONE);
+        let mantissa_q = f64::from_bits(
+            bits_q
+                .wrapping_sub(bits_p & EXPONENT)
+                .wrapping_sub(shifted << 52)
+                .wrapping_add(ONE.wrapping_add(OFFSET << 52)),
+        );
+        // The integer `shifted`, placed in the mantissa of 2^52, converts exactly.
+        let k = f64::from_bits(0x4330_0000_0000_0000 | shifted)
+            - (4_503_599_627_370_496.0 + OFFSET as f64);
+        (k, mantissa_p, mantissa_q)
+    }
+
     // 0.6931471803691238 and 1.9082149292705877e-10, exactly.
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
-    // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 7,
-    // relative error 5.55e-17).
+    // Fitted on t in [0, 0.0405] by scripts/kernel_coefficients.py (degree 7,
+    // relative error 5.68e-17).
     const ATANH_TAIL: &'static [f64] = &[
         0.3333333333333333,
-        0.20000000000000445,
-        0.14285714285397716,
-        0.11111111196783305,
-        0.09090897721185992,
-        0.07693125223970095,
-        0.06634242840327213,
-        0.06544814580337312,
+        0.20000000000004262,
+        0.1428571428350731,
+        0.1111111154582057,
+        0.09090867123200161,
+        0.07694501062582865,
+        0.06603540041034682,
+        0.06814555360930634,
     ];
     // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 6,
     // relative error 4.32e-17).
@@ -165,11 +202,34 @@ impl KernelFloat for f64 {
 }
 
 impl KernelFloat for f32 {
+    #[inline(always)]
+    fn split_ratio(p: f32, q: f32) -> (f32, f32, f32) {
+        const MANTISSA: u32 = 0x007f_ffff;
+        const EXPONENT: u32 = 0x7f80_0000;
+        const ONE: u32 = 0x3f80_0000;
+        // Half a binade rounds to nearest; 256 binades keep the shift of
+        // a negative difference positive.
+        const OFFSET: u32 = 256;
+        const BIAS: u32 = (1 << 22) + (OFFSET << 23);
+        let (bits_p, bits_q) = (p.to_bits(), q.to_bits());
+        let shifted = bits_q.wrapping_sub(bits_p).wrapping_add(BIAS) >> 23;
+        let mantissa_p = f32::from_bits((bits_p & MANTISSA) | ONE);
+        let mantissa_q = f32::from_bits(
+            bits_q
+                .wrapping_sub(bits_p & EXPONENT)
+                .wrapping_sub(shifted << 23)
+                .wrapping_add(ONE.wrapping_add(OFFSET << 23)),
+        );
+        // The integer `shifted`, placed in the mantissa of 2^23, converts exactly.
+        let k = f32::from_bits(0x4b00_0000 | shifted) - (8_388_608.0 + OFFSET as f32);
+        (k, mantissa_p, mantissa_q)
+    }
+
     const LN2_HI: f32 = 6.931_457_5e-1;
     const LN2_LO: f32 = 1.428_606_5e-6;
-    // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 3,
-    // relative error 3.31e-8).
-    const ATANH_TAIL: &'static [f32] = &[0.33333334, 0.20000061, 0.14275366, 0.116664566];
+    // Fitted on t in [0, 0.0405] by scripts/kernel_coefficients.py (degree 3,
+    // relative error 4.19e-8).
+    const ATANH_TAIL: &'static [f32] = &[0.33333334, 0.20000161, 0.1426587, 0.1188367];
     // Fitted on t in [0, 0.0295] by scripts/kernel_coefficients.py (degree 2,
     // relative error 5.9e-8).
     const JS_SERIES: &'static [f32] = &[1.0, 0.16664872, 0.06828034];
@@ -468,6 +528,101 @@ mod tests {
             exp_nonpositive::<f32, false>(f32::NEG_INFINITY).to_bits(),
             0
         );
+    }
+
+    /// Checks the contract of `split_ratio` on one pair.
+    fn check_split_ratio(p: f64, q: f64) {
+        let (k, mantissa_p, mantissa_q) = f64::split_ratio(p, q);
+        assert_eq!(k, k.round(), "k = {k} for p = {p:e}, q = {q:e}");
+        assert!((1.0..2.0).contains(&mantissa_p), "m_p = {mantissa_p}");
+        let ratio = mantissa_q / mantissa_p;
+        assert!(
+            (0.666..=1.502).contains(&ratio),
+            "m_q/m_p = {ratio} for p = {p:e}, q = {q:e}"
+        );
+        // log2(q/p) = k + log2(m_q/m_p), to the rounding of the logarithms.
+        let expected = q.log2() - p.log2();
+        let got = k + mantissa_q.log2() - mantissa_p.log2();
+        assert!(
+            (got - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+            "log2 ratio {got} against {expected} for p = {p:e}, q = {q:e}"
+        );
+        if k == 0.0 && (p + q).is_finite() {
+            let scaled = (mantissa_q - mantissa_p) / (mantissa_q + mantissa_p);
+            assert_eq!(scaled.to_bits(), ((q - p) / (q + p)).to_bits());
+        }
+    }
+
+    #[test]
+    fn split_ratio_reduces_every_magnitude() {
+        let specials = [
+            f64::MIN_POSITIVE,
+            f64::MIN_POSITIVE * 1.5,
+            1e-300,
+            1e-17,
+            0.3,
+            0.5,
+            1.0,
+            1.0 - f64::EPSILON,
+            1.9999999,
+            1e300,
+            f64::MAX,
+        ];
+        for &p in &specials {
+            for &q in &specials {
+                check_split_ratio(p, q);
+            }
+        }
+        // Ratios around the edges of the reduction, and a scan of magnitudes.
+        let mut p = 3e-308_f64;
+        while p < 1e307 {
+            for factor in [
+                1.0,
+                1.0 + 1e-12,
+                0.7,
+                0.7072,
+                1.414,
+                1.5,
+                1.2,
+                0.83,
+                2.0,
+                3.7,
+            ] {
+                // The contract covers positive normal numbers only.
+                if (p * factor).is_normal() {
+                    check_split_ratio(p, p * factor);
+                    check_split_ratio(p * factor, p);
+                }
+            }
+            p *= 7.3;
+        }
+    }
+
+    #[test]
+    fn split_ratio_f32_reduces_every_magnitude() {
+        let mut p = 2e-38_f32;
+        while p < 1e37 {
+            for factor in [1.0_f32, 1.0 + 1e-6, 0.7, 1.414, 1.5, 0.83, 2.0, 3.7] {
+                if !(p * factor).is_normal() {
+                    continue;
+                }
+                for (a, b) in [(p, p * factor), (p * factor, p)] {
+                    let (k, mantissa_a, mantissa_b) = f32::split_ratio(a, b);
+                    assert_eq!(k, k.round());
+                    assert!((1.0..2.0).contains(&mantissa_a));
+                    let ratio = mantissa_b / mantissa_a;
+                    assert!(
+                        (0.666..=1.502).contains(&ratio),
+                        "ratio {ratio} at {a:e}, {b:e}"
+                    );
+                    let expected = f64::from(b).log2() - f64::from(a).log2();
+                    let got =
+                        f64::from(k) + f64::from(mantissa_b).log2() - f64::from(mantissa_a).log2();
+                    assert!((got - expected).abs() <= 1e-5 * expected.abs().max(1.0));
+                }
+            }
+            p *= 5.1;
+        }
     }
 
     #[test]
