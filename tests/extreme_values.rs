@@ -128,10 +128,10 @@ fn underflowed_softmax_entry_f32() {
     underflowed_softmax_entry::<f32>();
 }
 
-/// Negative zero passes the `p >= 0` check and is stored as given.
+/// Negative zero passes the `p >= 0` check and is stored as `+0.0`.
 fn negative_zero_is_a_zero<F: Real>() {
     let p = Distribution::from_probs(&[-F::zero(), F::one()]).unwrap();
-    assert!(p.probs()[0].is_sign_negative());
+    assert!(p.probs()[0].is_sign_positive());
     assert_eq!(p.log_probs()[0], F::neg_infinity());
     assert_eq!(p.entropy(), F::zero());
     let q = Distribution::from_probs(&[F::zero(), F::one()]).unwrap();
