@@ -135,10 +135,10 @@ impl<F: Real> DistributionBatch<F> {
             validate_probs(values, tolerance).map_err(|error| error.in_row(row))?;
         }
 
-        let mut probs_copy = standard_layout(probs);
-        probs_copy.mapv_inplace(positive_zero);
+        let mut stored = standard_layout(probs);
+        stored.mapv_inplace(positive_zero);
         Ok(DistributionBatch {
-            probs: probs_copy,
+            probs: stored,
             input_weights: uniform_weights(probs.nrows()),
         })
     }

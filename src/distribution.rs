@@ -74,9 +74,9 @@ pub(crate) fn validate_probs<F: Real>(probs: ArrayView1<F>, tolerance: F) -> Res
 
 /// Returns `value` with a negative zero replaced by `+0.0`, and every other value unchanged.
 ///
-/// The constructors store `-0.0` as `+0.0`. The two compare equal, so no check
-/// or divergence sees a difference, but the sign bit would show as `-0` when
-/// printed and turn `1/p` into `-inf`.
+/// The constructors store `-0.0` as `+0.0`. The two compare equal, so checks
+/// and divergences treat them alike, but the sign bit would print as `-0` and
+/// turn `1/p` into `-inf`.
 pub(crate) fn positive_zero<F: Real>(value: F) -> F {
     if value.is_zero() { F::zero() } else { value }
 }

@@ -185,7 +185,11 @@ fn from_logits_handles_huge_magnitudes<F: Real>() {
     // 1e300 in f64 and 1e36 in f32: the largest logit magnitudes whose
     // ratio to the type's MAX still drives the smaller softmax entry below
     // the smallest float (exp(-2 MAX / big) is exp(-3.6e8) and exp(-680)).
-    let big = if F::max_value() > c(1e300) { c::<F>(1e300) } else { c::<F>(1e36) };
+    let big = if F::max_value() > c(1e300) {
+        c::<F>(1e300)
+    } else {
+        c::<F>(1e36)
+    };
     let p = Distribution::from_logits(&[big, big - big * c(1e-6), -big], F::one()).unwrap();
     assert_eq!(p.probs().to_vec(), vec![F::one(), F::zero(), F::zero()]);
     let tie = Distribution::from_logits(&[-big, -big], F::one()).unwrap();
@@ -204,7 +208,8 @@ fn from_logits_handles_huge_magnitudes<F: Real>() {
 }
 
 fn from_logits_masks_negative_infinity<F: Real>() {
-    let p = Distribution::from_logits(&[F::zero(), F::neg_infinity(), F::zero()], F::one()).unwrap();
+    let p =
+        Distribution::from_logits(&[F::zero(), F::neg_infinity(), F::zero()], F::one()).unwrap();
     assert_eq!(p.probs().to_vec(), vec![c::<F>(0.5), F::zero(), c(0.5)]);
     assert_eq!(p.log_probs()[1], F::neg_infinity());
 }

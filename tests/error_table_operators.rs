@@ -408,6 +408,7 @@ fn gradients<F: Real>() {
         divergence_gradient_into(&kl, p.view(), longer.view(), out.view_mut()),
         Error::LengthMismatch { .. }
     );
+
     let empty = Array1::<F>::zeros(0);
     let mut empty_out = Array1::<F>::zeros(0);
     let error = unwrap_err(divergence_gradient_into(
@@ -426,6 +427,7 @@ fn gradients<F: Real>() {
         ));
         assert!(is_expected(&in_input_vector(error)));
     });
+
     assert_err!(
         divergence_gradient_into(
             &Divergence::TotalVariation,

@@ -34,7 +34,7 @@ macro_rules! for_both_floats {
     };
 }
 
-/// The appendix pair: teacher `(0.6, 0.3, 0.1)` and initial student `(0.2, 0.5, 0.3)`.
+/// Returns the appendix pair: teacher `(0.6, 0.3, 0.1)` and initial student `(0.2, 0.5, 0.3)`.
 fn appendix<F: Real>() -> (Distribution<F>, Distribution<F>) {
     (dist(&[0.6, 0.3, 0.1]), dist(&[0.2, 0.5, 0.3]))
 }
@@ -47,8 +47,8 @@ fn mixture_blends_teacher_and_latest_student<F: Real>() {
         .build(&[teacher.clone()], &[older, start.clone()])
         .unwrap();
     // a t + (1 - a) s rounds the weight 1 - a, two products and a sum, each
-    // within half an ulp: 2.5 ε covers them (the expected value is computed
-    // in F the same way up to the order of operations).
+    // within half an ulp, so 2.5 ε covers them. The expected value below is
+    // computed in F the same way, up to the order of operations.
     let a = c::<F>(0.3);
     let rest = F::one() - a;
     for ((got, &t), &s) in q
@@ -193,8 +193,8 @@ fn mixture_anchor_weight_at_least_a<F: Real>() {
             .build(std::slice::from_ref(&teacher), std::slice::from_ref(&start))
             .unwrap();
         let a_star = effective_anchor_weight(&q, &teacher).unwrap();
-        // q_i / t_i >= a holds exactly; rounding the mixture and the ratio can
-        // take a few ε off it (1e-15 in f64 before, 4.5 ε now).
+        // q_i / t_i >= a is exact in real numbers. Rounding the mixture and
+        // the ratio can take a few ε off it, so 4.5 ε (1e-15 in f64) is allowed.
         assert!(
             a_star >= a - c::<F>(4.5) * F::epsilon(),
             "a* = {a_star} < a = {a}"

@@ -27,7 +27,7 @@ fn probs<F: Real>(entries: &[f64]) -> Result<Distribution<F>> {
     Distribution::from_probs(&values)
 }
 
-/// A tolerance of `count` machine epsilons of `F`.
+/// Returns a tolerance of `count` machine epsilons of `F`.
 fn ulps<F: Real>(count: f64) -> F {
     c::<F>(count) * F::epsilon()
 }
@@ -79,7 +79,7 @@ impl<F: Real> MetaTeacherOperator<F> for Doubling {
     }
 }
 
-// Unless a check says otherwise, 4.5 ε (1e-15 in f64) covers the few
+// Unless a check states another bound, 4.5 ε (1e-15 in f64) covers the few
 // roundings between two ways of computing one probability or weight.
 
 fn combination_declares_weighted_anchor<F: Real>() -> Result<()> {
@@ -397,9 +397,10 @@ fn combinators_in_f32() -> Result<()> {
     Ok(())
 }
 
-/// The slack of a contraction or anchoring inequality: 4500 ε relative and
-/// 4.5 ε absolute (1e-12 and 1e-15 in f64), for the rounding of the mixture
-/// and of the two divergences compared.
+/// Tells whether `value <= bound` up to 4500 ε relative and 4.5 ε absolute slack.
+///
+/// The slack (1e-12 and 1e-15 in f64) covers the rounding of the mixture and
+/// of the two divergences compared.
 fn within_bound<F: Real>(value: F, bound: F) -> bool {
     value <= bound * (F::one() + ulps(4500.0)) + ulps(4.5)
 }

@@ -29,7 +29,7 @@ fn probs<F: Real>(entries: &[f64]) -> Result<Distribution<F>> {
     Distribution::from_probs(&values::<F>(entries))
 }
 
-/// A tolerance of `count` machine epsilons of `F`.
+/// Returns a tolerance of `count` machine epsilons of `F`.
 fn ulps<F: Real>(count: f64) -> F {
     c::<F>(count) * F::epsilon()
 }

@@ -28,7 +28,7 @@ fn appendix_teacher<F: Real>() -> Result<Distribution<F>> {
     dist(&[0.6, 0.3, 0.1])
 }
 
-/// A tolerance of `ulps` machine epsilons of `F`.
+/// Returns a tolerance of `ulps` machine epsilons of `F`.
 fn ulps<F: Real>(ulps: f64) -> F {
     c::<F>(ulps) * F::epsilon()
 }

@@ -72,7 +72,7 @@ fn c<F: Real>(value: f64) -> F {
     F::from(value).unwrap()
 }
 
-/// The relative tolerance on a fitted error size.
+/// Returns the relative tolerance on a fitted error size.
 ///
 /// The student promises `|error - size| <= √ε · max(1, size)`. Bisection in
 /// f64 lands far closer, within 1e-9 relative, so f64 keeps that tighter

@@ -390,9 +390,9 @@ mod tests {
         F::from(value).unwrap_or_else(F::nan)
     }
 
-    /// Checks `x - ln(1 + x)` at `x = 1e-3` against its alternating series
-    /// summed in f64 to convergence; the series form keeps every digit, so
-    /// the result is within 4 ε of the type.
+    /// Checks `x - ln(1 + x)` at `x = 1e-3` against its alternating series summed in f64.
+    ///
+    /// The series form keeps every digit, so the result is within 4 ε of the type.
     fn x_minus_log1p_matches_series<F: Real>() {
         let x = 1e-3_f64;
         let expected: f64 = (2..20)
