@@ -19,13 +19,21 @@ use metadistill::student::{
 use metadistill::{ConvexMixture, DistributionBatch, Error, Real, Result};
 use ndarray::Array1;
 
+/// A test for the kind of error a case must return.
+type IsExpected = fn(&Error) -> bool;
+
 fn exact_runs<F: Real>() {
     let mixture = ConvexMixture::<F>::new(c(0.5)).unwrap();
     let teacher = dist::<F>(&[0.6, 0.3, 0.1]);
     let start = dist::<F>(&[0.2, 0.5, 0.3]);
     assert_err!(run_exact(&mixture, &[], &start, 3), Error::Empty { .. });
     assert_err!(
-        run_exact(&mixture, &[teacher.clone()], &dist(&[0.5, 0.5]), 3),
+        run_exact(
+            &mixture,
+            std::slice::from_ref(&teacher),
+            &dist(&[0.5, 0.5]),
+            3
+        ),
         Error::VocabularyMismatch { .. }
     );
     let two = [teacher.clone(), teacher];
@@ -57,7 +65,7 @@ fn exact_runs<F: Real>() {
         }),
     ];
     for (name, runner) in runners {
-        let checks: [(Result<Vec<F>>, fn(&Error) -> bool); 5] = [
+        let checks: [(Result<Vec<F>>, IsExpected); 5] = [
             (runner(&mixture, &[], &rows, 2), |e| {
                 matches!(e, Error::Empty { .. })
             }),
@@ -362,8 +370,9 @@ fn checker_settings<F: Real>() {
         Error::InvalidAnchorWeight { .. }
     );
 
+    let (min, max) = (3, 2);
     assert_err!(
-        DistributionSpace::new(3..=2, 10.0),
+        DistributionSpace::new(min..=max, 10.0),
         Error::InvalidVocabularyRange { min: 3, max: 2 }
     );
     assert_err!(
@@ -384,13 +393,19 @@ fn limits<F: Real>() {
         Error::Empty { .. }
     );
     assert_err!(
-        find_limit(&mixture, &[teacher.clone()], &start, c(-1.0), 10),
+        find_limit(
+            &mixture,
+            std::slice::from_ref(&teacher),
+            &start,
+            c(-1.0),
+            10
+        ),
         Error::InvalidParameter { .. }
     );
     assert_err!(
         find_limit(
             &mixture,
-            &[teacher.clone()],
+            std::slice::from_ref(&teacher),
             &dist(&[0.5, 0.5]),
             tolerance,
             10
