@@ -17,6 +17,7 @@ use metadistill::{
     amari_alpha, divergence_gradient_into, effective_anchor_weight, power_mean_into,
 };
 use ndarray::{Array1, Array2, ArrayView1};
+use std::slice::from_ref;
 
 /// Returns views of `arrays`.
 fn views<F: Real>(arrays: &[Array1<F>]) -> Vec<ArrayView1<'_, F>> {
@@ -28,14 +29,14 @@ fn provided_build_methods<F: Real>() {
     let teacher = dist::<F>(&[0.5, 0.5]);
     let wider = dist::<F>(&[0.2, 0.3, 0.5]);
 
-    assert_err!(mixture.build(&[], &[teacher.clone()]), Error::Empty { .. });
-    assert_err!(mixture.build(&[teacher.clone()], &[]), Error::Empty { .. });
+    assert_err!(mixture.build(&[], from_ref(&teacher)), Error::Empty { .. });
+    assert_err!(mixture.build(from_ref(&teacher), &[]), Error::Empty { .. });
     assert_err!(
-        mixture.build(&[teacher.clone()], &[wider]),
+        mixture.build(from_ref(&teacher), &[wider]),
         Error::VocabularyMismatch { .. }
     );
     assert_err!(
-        DoublingOperator.build(&[teacher.clone()], &[teacher.clone()]),
+        DoublingOperator.build(from_ref(&teacher), from_ref(&teacher)),
         Error::InvalidOperatorOutput { .. }
     );
     let two = [teacher.clone(), teacher.clone()];
@@ -252,7 +253,7 @@ fn power_mean_projections<F: Real>() {
         Error::VocabularyMismatch { .. }
     );
     assert_err!(
-        forward.project(&[half.clone()], &two),
+        forward.project(from_ref(&half), &two),
         Error::LengthMismatch { .. }
     );
     let infinite = PowerMeanProjection::Amari {
@@ -334,10 +335,13 @@ fn power_mean_projections<F: Real>() {
     );
 }
 
+/// A test for the kind of error a case must return.
+type IsExpected = fn(&Error) -> bool;
+
 /// Calls `check` with a point that has a NaN, a negative entry, or a sum off 1,
 /// and a test for the error that such a point gives.
-fn for_each_bad_point<F: Real>(mut check: impl FnMut(Array1<F>, fn(&Error) -> bool)) {
-    let cases: [(f64, fn(&Error) -> bool); 3] = [
+fn for_each_bad_point<F: Real>(mut check: impl FnMut(Array1<F>, IsExpected)) {
+    let cases: [(f64, IsExpected); 3] = [
         (f64::NAN, |e| {
             matches!(e, Error::NonFiniteProbability { .. })
         }),
@@ -473,7 +477,7 @@ fn mirror_descent<F: Real>() {
         Error::VocabularyMismatch { .. }
     );
     assert_err!(
-        solver.solve(&js, &[half.clone()], &two),
+        solver.solve(&js, from_ref(&half), &two),
         Error::LengthMismatch { .. }
     );
     assert_err!(

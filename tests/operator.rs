@@ -44,7 +44,7 @@ fn mixture_blends_teacher_and_latest_student<F: Real>() {
     let older = dist::<F>(&[1.0, 0.0, 0.0]);
     let q = ConvexMixture::new(c::<F>(0.3))
         .unwrap()
-        .build(&[teacher.clone()], &[older, start.clone()])
+        .build(std::slice::from_ref(&teacher), &[older, start.clone()])
         .unwrap();
     // a t + (1 - a) s rounds the weight 1 - a, two products and a sum, each
     // within half an ulp, so 2.5 ε covers them. The expected value below is
