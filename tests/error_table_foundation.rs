@@ -12,6 +12,9 @@ use metadistill::kernels::{self, KernelFloat};
 use metadistill::{Distribution, DistributionBatch, Divergence, Error, Real, Result};
 use ndarray::{Array1, Array2};
 
+/// A test for the kind of error a case must return.
+type IsExpected = fn(&Error) -> bool;
+
 fn distribution_from_probs<F: Real>() {
     let empty: &[F] = &[];
     assert_err!(Distribution::from_probs(empty), Error::Empty { .. });
@@ -91,7 +94,7 @@ fn distribution_uniform_and_cross_entropy<F: Real>() {
 fn batch_from_probs<F: Real>() {
     let no_rows = Array2::<F>::zeros((0, 2));
     assert_err!(DistributionBatch::from_probs(&no_rows), Error::Empty { .. });
-    let cases: [(f64, fn(&Error) -> bool); 3] = [
+    let cases: [(f64, IsExpected); 3] = [
         (f64::NAN, |e| {
             matches!(e, Error::NonFiniteProbability { .. })
         }),
