@@ -525,6 +525,15 @@ fn mirror_descent<F: Real>() {
         let error = unwrap_err(solver.solve_into(&js, &points, &halves, out.view_mut()));
         assert!(is_expected(&in_input_vector(error)));
     });
+    let empty_point = Array1::<F>::zeros(0);
+    let mut empty_out = Array1::<F>::zeros(0);
+    let error = unwrap_err(solver.solve_into(
+        &js,
+        &[empty_point.view()],
+        &[F::one()],
+        empty_out.view_mut(),
+    ));
+    assert_is!(in_input_vector(error), Error::Empty { .. });
     assert_err!(
         solver.solve_into(
             &Divergence::max_log_ratio(),

@@ -131,8 +131,8 @@ impl<F: Real> PowerMeanProjection<F> {
 /// - [`Error::WeightsNotNormalized`] if the weights do not sum to 1.
 /// - [`Error::InvalidInputVector`] naming `point k` if a point is not a
 ///   probability vector within [`default_sum_tolerance`](crate::default_sum_tolerance),
-///   wrapping [`Error::NonFiniteProbability`], [`Error::NegativeProbability`]
-///   or [`Error::NotNormalized`].
+///   wrapping [`Error::Empty`] (for an empty `out`), [`Error::NonFiniteProbability`],
+///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
 /// - [`Error::InvalidParameter`] if `order` is not finite.
 /// - [`Error::DisjointSupports`] if the mean is 0 on every token.
 ///

@@ -414,8 +414,8 @@ impl<F: Real> MirrorDescent<F> {
     ///   or [`Error::WeightsNotNormalized`] for bad points or weights.
     /// - [`Error::InvalidInputVector`] naming `point k` if a point is not a
     ///   probability vector within [`default_sum_tolerance`](crate::default_sum_tolerance),
-    ///   wrapping [`Error::NonFiniteProbability`], [`Error::NegativeProbability`]
-    ///   or [`Error::NotNormalized`].
+    ///   wrapping [`Error::Empty`] (for an empty `out`), [`Error::NonFiniteProbability`],
+    ///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
     /// - [`Error::NoGradient`] for a divergence that is not differentiable.
     /// - [`Error::InvalidOrder`] for a Renyi order that is negative or NaN.
     /// - [`Error::DisjointSupports`] if the objective is infinite on every
