@@ -38,9 +38,9 @@ fn ulps<F: Real>(count: f64) -> F {
 
 /// Returns how far a default mirror-descent solution may sit from the exact projection.
 ///
-/// The solver stops at a Frank-Wolfe gap of ε^(3/4), and the distance to the
-/// optimum shrinks like the square root of the gap near a smooth optimum:
-/// these cases land within 1e-8 in f64 and within 1e-3 in f32 (gap 6e-6).
+/// The solver stops at a Frank-Wolfe gap of ε^(3/4). Near a smooth optimum the
+/// distance shrinks like the square root of the gap, and these cases land
+/// within 1e-8 in f64 and within 1e-3 in f32 (gap 6e-6).
 fn solver_distance<F: Real>() -> F {
     if std::mem::size_of::<F>() == 8 {
         c(1e-8)

@@ -251,8 +251,8 @@ fn corrected_noisy_bound_holds_every_step<F: Real>() {
         let mut student =
             NoisyStudent::against_teacher(c(0.05), ErrorMeasure::MaxLogRatio, teacher).unwrap();
         let run = run_constant(anchor, &mut student, 40);
-        // The bound is exact in real numbers; each step rounds a few terms of
-        // size about 0.1, so 4500 ε (1e-12 in f64) of absolute slack.
+        // The bound is exact in real numbers. Each step rounds a few terms of
+        // size about 0.1, so the check allows 4500 ε (1e-12 in f64) of slack.
         for record in &run.records()[1..] {
             assert!(record.divergence <= record.step_bound.unwrap() + ulps(4500.0));
             assert!(record.divergence <= record.bound + ulps(4500.0));
