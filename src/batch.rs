@@ -3,8 +3,8 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::distribution::{
-    Distribution, check_element_count, log_softmax_into, normalize_weights_into, validate_probs,
-    validate_tolerance,
+    Distribution, check_element_count, log_softmax_into, normalize_weights_into, positive_zero,
+    validate_probs, validate_tolerance,
 };
 use crate::error::{Error, Result};
 use crate::real::{Real, default_sum_tolerance, to_f64};
@@ -92,7 +92,8 @@ impl<F: Real> DistributionBatch<F> {
     /// Builds a batch from a matrix of probabilities (rows = inputs), with uniform input weights.
     ///
     /// Each row is checked as [`Distribution::from_probs`] checks a vector,
-    /// against the default tolerance for its length, and stored as given.
+    /// against the default tolerance for its length, and stored as given,
+    /// except that a `-0.0` entry is stored as `+0.0`.
     ///
     /// # Errors
     ///
@@ -134,8 +135,10 @@ impl<F: Real> DistributionBatch<F> {
             validate_probs(values, tolerance).map_err(|error| error.in_row(row))?;
         }
 
+        let mut stored = standard_layout(probs);
+        stored.mapv_inplace(positive_zero);
         Ok(DistributionBatch {
-            probs: standard_layout(probs),
+            probs: stored,
             input_weights: uniform_weights(probs.nrows()),
         })
     }

@@ -72,6 +72,15 @@ pub(crate) fn validate_probs<F: Real>(probs: ArrayView1<F>, tolerance: F) -> Res
     Ok(())
 }
 
+/// Returns `value` with a negative zero replaced by `+0.0`, and every other value unchanged.
+///
+/// The constructors store `-0.0` as `+0.0`. The two compare equal, so checks
+/// and divergences treat them alike, but the sign bit would print as `-0` and
+/// turn `1/p` into `-inf`.
+pub(crate) fn positive_zero<F: Real>(value: F) -> F {
+    if value.is_zero() { F::zero() } else { value }
+}
+
 /// Checks a user-supplied tolerance on the sum of probabilities.
 pub(crate) fn validate_tolerance<F: Real>(tolerance: F) -> Result<()> {
     let max = F::from(crate::real::MAX_SUM_TOLERANCE).unwrap_or_else(F::zero);
@@ -137,7 +146,7 @@ pub(crate) fn normalize_weights_into<F: Real>(
 
     let sum = compensated_sum(weights.iter().map(|&w| w / max));
     for (slot, &value) in out.iter_mut().zip(weights.iter()) {
-        *slot = value / max / sum;
+        *slot = positive_zero(value / max / sum);
     }
     Ok(())
 }
@@ -210,7 +219,10 @@ pub(crate) fn log_softmax_into<F: Real>(
 impl<F: Real> Distribution<F> {
     /// Builds a distribution from probabilities, checking them against the default tolerance.
     ///
-    /// The probabilities are stored as given; nothing is renormalized.
+    /// The probabilities are stored as given; nothing is renormalized. The one
+    /// change is that a `-0.0` entry is stored as `+0.0`: the two are equal as
+    /// probabilities, and the sign bit would otherwise show as `-0` when the
+    /// distribution is printed.
     ///
     /// # Errors
     ///
@@ -262,7 +274,7 @@ impl<F: Real> Distribution<F> {
         validate_tolerance(tolerance)?;
         validate_probs(probs, tolerance)?;
 
-        let probs = Array1::from(probs.to_vec());
+        let probs: Array1<F> = probs.iter().copied().map(positive_zero).collect();
         let log_probs = probs.mapv(F::ln);
         Ok(Distribution { probs, log_probs })
     }
@@ -272,6 +284,8 @@ impl<F: Real> Distribution<F> {
     /// ```text
     /// p_i = w_i / Σ_j w_j
     /// ```
+    ///
+    /// A weight of `-0.0` gives the probability `+0.0`.
     ///
     /// # Errors
     ///

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::real::compact;
+
 /// The result type of every fallible function in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -22,7 +24,10 @@ pub enum Error {
     },
 
     /// A probability that is NaN or infinite.
-    #[error("probability at index {index} is {value}: every probability must be finite")]
+    #[error(
+        "probability at index {index} is {}: every probability must be finite",
+        compact(.value)
+    )]
     NonFiniteProbability {
         /// Position of the entry in the vector.
         index: usize,
@@ -31,7 +36,10 @@ pub enum Error {
     },
 
     /// A probability below zero.
-    #[error("probability at index {index} is {value}: probabilities must be non-negative")]
+    #[error(
+        "probability at index {index} is {}: probabilities must be non-negative",
+        compact(.value)
+    )]
     NegativeProbability {
         /// Position of the entry in the vector.
         index: usize,
@@ -41,8 +49,9 @@ pub enum Error {
 
     /// Probabilities whose sum is further from 1 than the tolerance allows.
     #[error(
-        "probabilities sum to {sum}, which is off 1 by more than the tolerance {tolerance:e}: \
-         normalize them first, or build the distribution from weights"
+        "probabilities sum to {}, which is off 1 by more than the tolerance {}: \
+         normalize them first, or build the distribution from weights",
+        compact(.sum), compact(.tolerance)
     )]
     NotNormalized {
         /// The sum of the entries, computed with compensated summation.
@@ -53,8 +62,9 @@ pub enum Error {
 
     /// A sum tolerance that is negative, NaN, or above [`crate::MAX_SUM_TOLERANCE`].
     #[error(
-        "sum tolerance is {value}: pass a tolerance between 0 and 0.1, or build the \
-         distribution from weights to normalize it"
+        "sum tolerance is {}: pass a tolerance between 0 and 0.1, or build the \
+         distribution from weights to normalize it",
+        compact(.value)
     )]
     InvalidTolerance {
         /// The offending value.
@@ -62,7 +72,10 @@ pub enum Error {
     },
 
     /// A weight that is negative, NaN or infinite.
-    #[error("{what} at index {index} is {value}: weights must be finite and non-negative")]
+    #[error(
+        "{what} at index {index} is {}: weights must be finite and non-negative",
+        compact(.value)
+    )]
     InvalidWeight {
         /// Kind of weight, such as "token weight" or "input weight".
         what: &'static str,
@@ -82,7 +95,10 @@ pub enum Error {
     },
 
     /// A logit that is NaN or `+inf`; `-inf` is accepted and masks the token.
-    #[error("logit at index {index} is {value}: logits must be finite or -inf (a masked token)")]
+    #[error(
+        "logit at index {index} is {}: logits must be finite or -inf (a masked token)",
+        compact(.value)
+    )]
     InvalidLogit {
         /// Position of the logit.
         index: usize,
@@ -98,7 +114,10 @@ pub enum Error {
     },
 
     /// A softmax temperature that is not finite and positive.
-    #[error("temperature is {value}: it must be finite and greater than 0")]
+    #[error(
+        "temperature is {}: it must be finite and greater than 0",
+        compact(.value)
+    )]
     InvalidTemperature {
         /// The offending value.
         value: f64,
@@ -134,8 +153,9 @@ pub enum Error {
 
     /// Two batches whose input weights differ, so their expectation is ambiguous.
     #[error(
-        "input weight of row {row} is {found} in {what} but {expected} in the teacher batch: \
-         give every batch the same input weights"
+        "input weight of row {row} is {} in {what} but {} in the teacher batch: \
+         give every batch the same input weights",
+        compact(.found), compact(.expected)
     )]
     InputWeightMismatch {
         /// Name of the batch with different weights.
@@ -169,7 +189,10 @@ pub enum Error {
     },
 
     /// An anchor weight outside the range an operator accepts.
-    #[error("anchor weight is {value}: it must lie in {range}")]
+    #[error(
+        "anchor weight is {}: it must lie in {range}",
+        compact(.value)
+    )]
     InvalidAnchorWeight {
         /// The offending value.
         value: f64,
@@ -178,7 +201,10 @@ pub enum Error {
     },
 
     /// A Renyi order that is negative or NaN.
-    #[error("Renyi order is {value}: it must be a non-negative number or +inf")]
+    #[error(
+        "Renyi order is {}: it must be a non-negative number or +inf",
+        compact(.value)
+    )]
     InvalidOrder {
         /// The offending value.
         value: f64,
@@ -205,7 +231,10 @@ pub enum Error {
     },
 
     /// A numeric parameter outside its valid range.
-    #[error("{name} is {value}: it must be {requirement}")]
+    #[error(
+        "{name} is {}: it must be {requirement}",
+        compact(.value)
+    )]
     InvalidParameter {
         /// The parameter's name.
         name: &'static str,
@@ -226,8 +255,9 @@ pub enum Error {
 
     /// An anchor-weight grid whose entries are not strictly increasing.
     #[error(
-        "anchor grid entry {index} is {value}, not above the previous entry {previous}: \
-         list the anchor weights in increasing order"
+        "anchor grid entry {index} is {}, not above the previous entry {}: \
+         list the anchor weights in increasing order",
+        compact(.value), compact(.previous)
     )]
     UnsortedAnchorGrid {
         /// Position of the offending entry.
@@ -240,8 +270,9 @@ pub enum Error {
 
     /// Weights that must sum to 1 but do not.
     #[error(
-        "{what}s sum to {sum}, which is off 1 by more than the tolerance {tolerance}: \
-         normalize them first, or build them with Weights::normalize"
+        "{what}s sum to {}, which is off 1 by more than the tolerance {}: \
+         normalize them first, or build them with Weights::normalize",
+        compact(.sum), compact(.tolerance)
     )]
     WeightsNotNormalized {
         /// The kind of weights, such as "teacher weight".
@@ -264,8 +295,9 @@ pub enum Error {
 
     /// An iterative solver that stopped at its iteration limit before reaching its tolerance.
     #[error(
-        "{solver} stopped after {iterations} iterations with residual {residual}, above the \
-         tolerance {tolerance}: raise the iteration limit or the tolerance"
+        "{solver} stopped after {iterations} iterations with residual {}, above the \
+         tolerance {}: raise the iteration limit or the tolerance",
+        compact(.residual), compact(.tolerance)
     )]
     NotConverged {
         /// The solver's name.
@@ -291,10 +323,11 @@ pub enum Error {
 
     /// A noisy student that cannot move away from its meta-teacher by the requested error.
     #[error(
-        "noisy student cannot reach an error of {size} at row {row}: either the meta-teacher \
+        "noisy student cannot reach an error of {} at row {row}: either the meta-teacher \
          puts all its mass on tokens where the error direction is constant, or the error needs \
          a probability below the float range; use a smaller error or a meta-teacher with more \
-         than one likely token"
+         than one likely token",
+        compact(.size)
     )]
     UnreachableStudentError {
         /// The row (input) of the meta-teacher batch.
@@ -304,7 +337,10 @@ pub enum Error {
     },
 
     /// An input feature that is NaN or infinite.
-    #[error("feature {column} of input {row} is {value}: every feature must be finite")]
+    #[error(
+        "feature {column} of input {row} is {}: every feature must be finite",
+        compact(.value)
+    )]
     NonFiniteFeature {
         /// The input (row of the feature matrix).
         row: usize,
@@ -342,7 +378,10 @@ pub enum Error {
     },
 
     /// A user metric that returned NaN or an infinite value.
-    #[error("metric returned {value} at generation {generation}: it must return a finite number")]
+    #[error(
+        "metric returned {} at generation {generation}: it must return a finite number",
+        compact(.value)
+    )]
     NonFiniteMetric {
         /// The generation whose student was measured.
         generation: usize,
@@ -361,8 +400,9 @@ pub enum Error {
 
     /// An entry of a raw matrix passed to a batched kernel that the kernel cannot use.
     #[error(
-        "{what} at row {row}, index {index} is {value}: it must be {requirement}; \
-         fix that entry or build a DistributionBatch to validate the whole matrix"
+        "{what} at row {row}, index {index} is {}: it must be {requirement}; \
+         fix that entry or build a DistributionBatch to validate the whole matrix",
+        compact(.value)
     )]
     InvalidEntry {
         /// Name of the input matrix, such as "teacher probabilities" or "student logits".
@@ -412,8 +452,9 @@ pub enum Error {
 
     /// An entry of the checker's anchor-weight grid outside `[0, 1]`.
     #[error(
-        "anchor grid entry {index} is {value}: every anchor weight in the grid must lie \
-         in [0, 1]; replace that entry"
+        "anchor grid entry {index} is {}: every anchor weight in the grid must lie \
+         in [0, 1]; replace that entry",
+        compact(.value)
     )]
     InvalidAnchorGridEntry {
         /// Position of the offending entry.

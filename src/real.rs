@@ -1,6 +1,7 @@
 //! The float types the crate computes with, and its crate-wide tolerances.
 
-use std::fmt::{Debug, Display};
+use std::any::Any;
+use std::fmt::{self, Debug, Display};
 use std::iter::Sum;
 
 use approx::{AbsDiffEq, RelativeEq, UlpsEq};
@@ -72,4 +73,38 @@ pub(crate) fn to_f64<F: Real>(value: F) -> f64 {
 /// Converts an `f64` constant to `F`, rounding to nearest for `f32`.
 pub(crate) fn constant<F: Real>(value: f64) -> F {
     F::from(value).unwrap_or_else(F::nan)
+}
+
+/// A float printed compactly for messages and names.
+///
+/// Values with magnitude in `[1e-4, 1e16)`, zeros, infinities and NaN print as
+/// `Display` prints them; the others print in exponent form (`1e300`,
+/// `2.5e-7`). Both forms use the shortest digits that read back as the same
+/// value of the float type, so `Renyi(1e300)` stays short and `0.1_f32` prints
+/// as `0.1`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compact<F>(pub F);
+
+impl<F: Real> Display for Compact<F> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.0;
+        let magnitude = value.abs();
+        let plain = value.is_zero()
+            || !value.is_finite()
+            || (magnitude >= constant(1e-4) && magnitude < constant(1e16));
+        if plain {
+            return write!(formatter, "{value}");
+        }
+        let any = &value as &dyn Any;
+        if let Some(single) = any.downcast_ref::<f32>() {
+            write!(formatter, "{single:e}")
+        } else {
+            write!(formatter, "{:e}", to_f64(value))
+        }
+    }
+}
+
+/// Wraps an error field for compact printing; `thiserror` passes fields by reference.
+pub(crate) fn compact(value: &f64) -> Compact<f64> {
+    Compact(*value)
 }

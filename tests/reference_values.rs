@@ -116,6 +116,7 @@ fn divergences_match_references() {
             ));
         }
     }
+    println!("worst relative error {:.3e} in {}", worst.0, worst.1);
     assert!(
         failures.is_empty(),
         "{} cases off (worst {:.2e} in {}):\n{}",

@@ -33,7 +33,7 @@ use ndarray::Array1;
 use crate::batch::{DistributionBatch, check_same_shape};
 use crate::distribution::{Distribution, check_same_vocabulary};
 use crate::error::{Error, Result};
-use crate::real::{Real, to_f64};
+use crate::real::{Compact, Real, to_f64};
 use terms::{CompensatedSum, compensated_sum};
 
 /// A divergence between two distributions, for operators and checkers that take one as a parameter.
@@ -113,13 +113,16 @@ impl<F: Real> Divergence<F> {
     }
 
     /// Returns a short human-readable name, such as `"KL"` or `"Renyi(2)"`.
+    ///
+    /// A Renyi order prints with the shortest digits that read back as the
+    /// same value, in exponent form outside `[1e-4, 1e16)`: `"Renyi(1e300)"`.
     pub fn name(&self) -> String {
         match self {
             Divergence::KullbackLeibler => "KL".into(),
             Divergence::ReverseKullbackLeibler => "reverse KL".into(),
             Divergence::JensenShannon => "Jensen-Shannon".into(),
             Divergence::JensenShannonDistance => "Jensen-Shannon distance".into(),
-            Divergence::Renyi { order } => format!("Renyi({order})"),
+            Divergence::Renyi { order } => format!("Renyi({})", Compact(*order)),
             Divergence::TotalVariation => "total variation".into(),
             Divergence::Hellinger => "Hellinger".into(),
             Divergence::SquaredHellinger => "squared Hellinger".into(),

@@ -385,6 +385,127 @@ mod tests {
         );
     }
 
+    /// Converts an `f64` literal to `F`.
+    fn c<F: Real>(value: f64) -> F {
+        F::from(value).unwrap_or_else(F::nan)
+    }
+
+    /// Checks `x - ln(1 + x)` at `x = 1e-3` against its alternating series summed in f64.
+    ///
+    /// The series form keeps every digit, so the result is within 4 ε of the type.
+    fn x_minus_log1p_matches_series<F: Real>() {
+        let x = 1e-3_f64;
+        let expected: f64 = (2..20)
+            .map(|k| {
+                let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+                sign * x.powi(k) / f64::from(k)
+            })
+            .sum();
+        let got = x_minus_log1p(c::<F>(x)).to_f64().unwrap_or(f64::NAN);
+        // The input 1e-3 itself rounds by ε/2 in F, which moves x² by ε.
+        let epsilon = F::epsilon().to_f64().unwrap_or(f64::NAN);
+        assert!(
+            ((got - expected) / expected).abs() < 4.0 * epsilon,
+            "{got} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn x_minus_log1p_matches_series_f32() {
+        x_minus_log1p_matches_series::<f32>();
+    }
+
+    #[test]
+    fn x_minus_log1p_matches_series_f64() {
+        x_minus_log1p_matches_series::<f64>();
+    }
+
+    /// Checks that the two branches of `x_minus_log1p` meet at `x = 2/9`.
+    ///
+    /// Moving `x` by 16 ε either way changes `x - ln(1 + x)` (about `x²/2`) by
+    /// about 2 · 2 · 16 ε relative; 256 ε leaves room for the rounding of each branch.
+    fn x_minus_log1p_continuous_at_switch<F: Real>() {
+        let x = c::<F>(2.0) / c(9.0);
+        let step = c::<F>(16.0) * F::epsilon();
+        let below = x_minus_log1p(x * (F::one() - step));
+        let above = x_minus_log1p(x * (F::one() + step));
+        assert!(((below - above) / below).abs() < c::<F>(256.0) * F::epsilon());
+    }
+
+    #[test]
+    fn x_minus_log1p_continuous_at_switch_f32() {
+        x_minus_log1p_continuous_at_switch::<f32>();
+    }
+
+    #[test]
+    fn x_minus_log1p_continuous_at_switch_f64() {
+        x_minus_log1p_continuous_at_switch::<f64>();
+    }
+
+    /// Checks the series branch of `h` against the direct formula, and `h(1) = 2 ln 2`.
+    ///
+    /// The direct formula at δ = 0.25 has no cancellation: 45 ε (1e-14 in f64)
+    /// covers two logarithms, two products and a sum.
+    fn jensen_shannon_h_agrees<F: Real>() {
+        let quarter = c::<F>(0.25);
+        let (plus, minus) = (F::one() + quarter, F::one() - quarter);
+        let series = jensen_shannon_h(quarter);
+        let direct = plus * plus.ln() + minus * minus.ln();
+        assert!(((series - direct) / direct).abs() < c::<F>(45.0) * F::epsilon());
+        let two_ln_two = c::<F>(2.0) * F::LN_2();
+        assert!((jensen_shannon_h(F::one()) - two_ln_two).abs() < c::<F>(4.5) * F::epsilon());
+    }
+
+    #[test]
+    fn jensen_shannon_h_agrees_f32() {
+        jensen_shannon_h_agrees::<f32>();
+    }
+
+    #[test]
+    fn jensen_shannon_h_agrees_f64() {
+        jensen_shannon_h_agrees::<f64>();
+    }
+
+    /// Checks that two terms below half an ulp of 1 survive `1 + δ + δ - 1`.
+    fn compensated_sum_keeps_small_terms<F: Real>() {
+        let delta = F::epsilon() / c(2.25);
+        let total = compensated_sum([F::one(), delta, delta, -F::one()]);
+        // Every partial sum and its error are exact, so the result is 2 δ.
+        assert_eq!(total, delta + delta);
+        let with_infinity = compensated_sum([c(0.5), F::infinity(), c(0.25)]);
+        assert_eq!(with_infinity, F::infinity());
+    }
+
+    #[test]
+    fn compensated_sum_keeps_small_terms_f32() {
+        compensated_sum_keeps_small_terms::<f32>();
+    }
+
+    #[test]
+    fn compensated_sum_keeps_small_terms_f64() {
+        compensated_sum_keeps_small_terms::<f64>();
+    }
+
+    /// Checks the series branch of the binomial remainder against the direct formula at x = 0.2.
+    ///
+    /// The direct form cancels about one digit there: 45 ε (1e-14 in f64).
+    fn binomial_remainder_agrees<F: Real>() {
+        let (exponent, x) = (c::<F>(-1.5), c::<F>(0.2));
+        let series = binomial_remainder(x, exponent);
+        let direct = (F::one() + x).powf(exponent) - F::one() - exponent * x;
+        assert!(((series - direct) / direct).abs() < c::<F>(45.0) * F::epsilon());
+    }
+
+    #[test]
+    fn binomial_remainder_agrees_f32() {
+        binomial_remainder_agrees::<f32>();
+    }
+
+    #[test]
+    fn binomial_remainder_agrees_f64() {
+        binomial_remainder_agrees::<f64>();
+    }
+
     #[test]
     fn binomial_remainder_branches_agree() {
         let c = -1.5_f64;

@@ -15,7 +15,7 @@ use crate::operator::tempered::{check_temperature, temper_in_place};
 use crate::operator::{
     MetaTeacherOperator, OperatorProperties, check_input_vector, validate_output,
 };
-use crate::real::{Real, to_f64};
+use crate::real::{Compact, Real, to_f64};
 
 /// Work buffers of length `V` that a combinator keeps between calls.
 ///
@@ -198,9 +198,9 @@ where
     fn name(&self) -> String {
         format!(
             "{} * {} + {} * {}",
-            self.weight,
+            Compact(self.weight),
             self.first.name(),
-            F::one() - self.weight,
+            Compact(F::one() - self.weight),
             self.second.name()
         )
     }

@@ -2,11 +2,11 @@
 
 use ndarray::{ArrayView1, ArrayViewMut1, Zip};
 
-use crate::distribution::normalize_weights_into;
+use crate::distribution::{check_element_count, normalize_weights_into, positive_zero};
 use crate::divergence::kl_slices;
 use crate::divergence::terms::compensated_sum;
 use crate::error::{Error, Result};
-use crate::operator::MetaTeacherOperator;
+use crate::operator::{MetaTeacherOperator, check_view_lengths};
 use crate::real::{Real, default_sum_tolerance, to_f64};
 
 /// Non-negative weights that sum to 1, such as the weights `w_k` of several teachers.
@@ -34,6 +34,8 @@ pub struct Weights<F: Real = f64> {
 
 impl<F: Real> Weights<F> {
     /// Builds weights from values that must already sum to 1 within [`default_sum_tolerance`].
+    ///
+    /// The values are stored as given, except that `-0.0` is stored as `+0.0`.
     ///
     /// # Errors
     ///
@@ -64,7 +66,7 @@ impl<F: Real> Weights<F> {
             });
         }
         Ok(Weights {
-            values: values.to_vec(),
+            values: values.iter().copied().map(positive_zero).collect(),
         })
     }
 
@@ -89,8 +91,11 @@ impl<F: Real> Weights<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::Empty`] if `count` is 0.
+    /// - [`Error::Empty`] if `count` is 0.
+    /// - [`Error::InvalidParameter`] if `count` values of `F` would take more
+    ///   than `isize::MAX` bytes.
     pub fn uniform(count: usize) -> Result<Self> {
+        check_element_count::<F>(Some(count), "number of weights", count)?;
         Self::normalize(&vec![F::one(); count])
     }
 
@@ -538,12 +543,14 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
     ///
     /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
+    /// - [`Error::LengthMismatch`] if a teacher or a student is not as long as `out`.
     fn combine_into(
         &self,
         teachers: &[ArrayView1<F>],
         students: &[ArrayView1<F>],
         mut out: ArrayViewMut1<F>,
     ) -> Result<()> {
+        check_view_lengths(teachers, students, out.len())?;
         let mut weights = Vec::new();
         self.pool_weights_into(teachers, students, &mut weights)?;
 

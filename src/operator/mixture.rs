@@ -4,7 +4,7 @@ use ndarray::{ArrayView1, ArrayViewMut1, Zip};
 
 use crate::error::{Error, Result};
 use crate::operator::MetaTeacherOperator;
-use crate::real::{Real, to_f64};
+use crate::real::{Compact, Real, to_f64};
 
 /// The convex mixture of the base teacher and the latest student.
 ///
@@ -137,6 +137,6 @@ impl<F: Real> MetaTeacherOperator<F> for ConvexMixture<F> {
     }
 
     fn name(&self) -> String {
-        format!("ConvexMixture(a = {})", self.anchor)
+        format!("ConvexMixture(a = {})", Compact(self.anchor))
     }
 }

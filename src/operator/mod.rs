@@ -279,6 +279,29 @@ fn check_inputs(
     Ok(vocab_size)
 }
 
+/// Checks that every teacher and student view is `len` long.
+///
+/// `Zip` panics on views of different lengths, and callers of `combine_into`
+/// may pass any views, so operators that zip call this first.
+pub(crate) fn check_view_lengths<F>(
+    teachers: &[ArrayView1<F>],
+    students: &[ArrayView1<F>],
+    len: usize,
+) -> Result<()> {
+    let teachers = teachers.iter().map(|view| ("base teacher", view.len()));
+    let students = students.iter().map(|view| ("student", view.len()));
+    for (what, found) in teachers.chain(students) {
+        if found != len {
+            return Err(Error::LengthMismatch {
+                what,
+                expected: len,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks a raw probability vector passed to a public function, naming it in the error.
 pub(crate) fn check_input_vector<F: Real>(what: &str, values: ArrayView1<F>) -> Result<()> {
     validate_probs(values, default_sum_tolerance(values.len())).map_err(|error| {

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::operator::{
     GeneralizedMixture, HistoryWeights, MetaTeacherOperator, check_input_vector,
 };
-use crate::real::{Real, constant, default_sum_tolerance, to_f64};
+use crate::real::{Compact, Real, constant, default_sum_tolerance, to_f64};
 
 /// A divergence whose information projection is a closed-form power mean.
 ///
@@ -84,8 +84,11 @@ impl<F: Real> PowerMeanProjection<F> {
     ///
     /// # Errors
     ///
-    /// As [`power_mean_into`], and [`Error::VocabularyMismatch`] if the points
-    /// differ in size.
+    /// - [`Error::Empty`] if `points` is empty.
+    /// - [`Error::VocabularyMismatch`] if the points differ in size.
+    /// - [`Error::LengthMismatch`] if `weights` has another length than `points`.
+    /// - [`Error::InvalidParameter`] if the Amari order is not finite.
+    /// - [`Error::DisjointSupports`] if the mean is 0 on every token.
     pub fn project(
         &self,
         points: &[Distribution<F>],
@@ -128,8 +131,8 @@ impl<F: Real> PowerMeanProjection<F> {
 /// - [`Error::WeightsNotNormalized`] if the weights do not sum to 1.
 /// - [`Error::InvalidInputVector`] naming `point k` if a point is not a
 ///   probability vector within [`default_sum_tolerance`](crate::default_sum_tolerance),
-///   wrapping [`Error::NonFiniteProbability`], [`Error::NegativeProbability`]
-///   or [`Error::NotNormalized`].
+///   wrapping [`Error::Empty`] (for an empty `out`), [`Error::NonFiniteProbability`],
+///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
 /// - [`Error::InvalidParameter`] if `order` is not finite.
 /// - [`Error::DisjointSupports`] if the mean is 0 on every token.
 ///
@@ -195,7 +198,7 @@ pub(crate) fn write_power_mean<F: Real>(
     }
     if max == F::neg_infinity() {
         return Err(Error::DisjointSupports {
-            what: format!("power mean of order {order}"),
+            what: format!("power mean of order {}", Compact(order)),
         });
     }
 
@@ -537,6 +540,7 @@ impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
     ///
     /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
+    /// - [`Error::LengthMismatch`] if a teacher or a student is not as long as `out`.
     /// - [`Error::DisjointSupports`] if the pool is 0 on every token.
     fn combine_into(
         &self,
@@ -559,8 +563,8 @@ impl<F: Real> MetaTeacherOperator<F> for InformationProjection<F> {
     fn name(&self) -> String {
         format!(
             "InformationProjection(order {}, a = {})",
-            self.projection.order(),
-            self.weighting.anchor()
+            Compact(self.projection.order()),
+            Compact(self.weighting.anchor())
         )
     }
 }

@@ -378,8 +378,12 @@ impl<F: Real> MirrorDescent<F> {
     ///
     /// # Errors
     ///
-    /// As [`MirrorDescent::solve_into`], and [`Error::VocabularyMismatch`] if
-    /// the points differ in size.
+    /// - [`Error::Empty`] if `points` is empty.
+    /// - [`Error::VocabularyMismatch`] if the points differ in size.
+    /// - [`Error::LengthMismatch`] if `weights` has another length than `points`.
+    /// - [`Error::NoGradient`], [`Error::InvalidOrder`],
+    ///   [`Error::DisjointSupports`] or [`Error::NotConverged`] as for
+    ///   [`MirrorDescent::solve_into`].
     pub fn solve(
         &self,
         divergence: &Divergence<F>,
@@ -408,7 +412,12 @@ impl<F: Real> MirrorDescent<F> {
     ///
     /// - [`Error::Empty`], [`Error::LengthMismatch`], [`Error::InvalidWeight`]
     ///   or [`Error::WeightsNotNormalized`] for bad points or weights.
+    /// - [`Error::InvalidInputVector`] naming `point k` if a point is not a
+    ///   probability vector within [`default_sum_tolerance`](crate::default_sum_tolerance),
+    ///   wrapping [`Error::Empty`] (for an empty `out`), [`Error::NonFiniteProbability`],
+    ///   [`Error::NegativeProbability`] or [`Error::NotNormalized`].
     /// - [`Error::NoGradient`] for a divergence that is not differentiable.
+    /// - [`Error::InvalidOrder`] for a Renyi order that is negative or NaN.
     /// - [`Error::DisjointSupports`] if the objective is infinite on every
     ///   token of the start point, as for reverse KL between disjoint points.
     /// - [`Error::NotConverged`] if the gap is still above the tolerance after
@@ -444,6 +453,10 @@ impl<F: Real> MirrorDescent<F> {
         weights: &[F],
         out: ArrayViewMut1<F>,
     ) -> Result<SolverReport<F>> {
+        check_pool(points, weights, out.len())?;
+        for (position, point) in points.iter().enumerate() {
+            check_input_vector(&format!("point {position}"), *point)?;
+        }
         self.solve_with_scratch(
             divergence,
             points,
@@ -773,6 +786,9 @@ impl<F: Real> MetaTeacherOperator<F> for IterativeProjection<F> {
     ///
     /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
+    /// - [`Error::LengthMismatch`] if a teacher or a student is not as long as `out`.
+    /// - [`Error::DisjointSupports`] if the objective is infinite on every
+    ///   token of the start point.
     /// - [`Error::NotConverged`] if the solver stops early.
     fn combine_into(
         &self,

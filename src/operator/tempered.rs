@@ -5,8 +5,8 @@ use ndarray::{Array1, ArrayView1, ArrayViewMut1, Zip};
 use crate::distribution::Distribution;
 use crate::divergence::terms::compensated_sum;
 use crate::error::{Error, Result};
-use crate::operator::MetaTeacherOperator;
-use crate::real::{Real, to_f64};
+use crate::operator::{MetaTeacherOperator, check_view_lengths};
+use crate::real::{Compact, Real, to_f64};
 
 /// The convex mixture followed by tempering at temperature `τ`.
 ///
@@ -189,6 +189,8 @@ impl<F: Real> MetaTeacherOperator<F> for TemperedMixture<F> {
     ///
     /// - [`Error::TeacherCount`] unless exactly one base teacher is given.
     /// - [`Error::Empty`] if `students` is empty.
+    /// - [`Error::LengthMismatch`] if the teacher or the last student is not
+    ///   as long as `out`.
     fn combine_into(
         &self,
         teachers: &[ArrayView1<F>],
@@ -205,6 +207,7 @@ impl<F: Real> MetaTeacherOperator<F> for TemperedMixture<F> {
         let student: &ArrayView1<F> = students.last().ok_or(Error::Empty {
             what: "student history",
         })?;
+        check_view_lengths(teachers, std::slice::from_ref(student), out.len())?;
 
         let a = self.anchor;
         let b = F::one() - a;
@@ -224,7 +227,8 @@ impl<F: Real> MetaTeacherOperator<F> for TemperedMixture<F> {
     fn name(&self) -> String {
         format!(
             "TemperedMixture(a = {}, tau = {})",
-            self.anchor, self.temperature
+            Compact(self.anchor),
+            Compact(self.temperature)
         )
     }
 }

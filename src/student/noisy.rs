@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::batch::DistributionBatch;
 use crate::divergence::Divergence;
 use crate::error::{Error, Result};
-use crate::real::{Real, to_f64};
+use crate::real::{Compact, Real, to_f64};
 use crate::student::{Student, batch_like};
 
 /// The measure of a [`NoisyStudent`]'s error.
@@ -286,7 +286,8 @@ impl<F: Real> Student<F> for NoisyStudent<F> {
     /// # Errors
     ///
     /// - [`Error::BatchSizeMismatch`] or [`Error::VocabularyMismatch`] if the
-    ///   teacher of [`ErrorDirection::AgainstTeacher`] has another shape.
+    ///   teacher of [`ErrorDirection::AgainstTeacher`] has another shape, and
+    ///   [`Error::InputWeightMismatch`] if it has other input weights.
     /// - [`Error::UnreachableStudentError`] if no tilt reaches the size on a
     ///   row within `√ε · max(1, size)`. This happens when the direction is
     ///   constant on the tokens the meta-teacher supports (for example a point
@@ -319,6 +320,9 @@ impl<F: Real> Student<F> for NoisyStudent<F> {
             ErrorDirection::Random => "random",
             ErrorDirection::AgainstTeacher(_) => "against the teacher",
         };
-        format!("NoisyStudent({measure} = {}, {direction})", self.size)
+        format!(
+            "NoisyStudent({measure} = {}, {direction})",
+            Compact(self.size)
+        )
     }
 }

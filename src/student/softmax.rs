@@ -498,6 +498,9 @@ impl<F: Real> Student<F> for SoftmaxStudent<F> {
     /// - [`Error::VocabularyMismatch`] if its vocabulary is not `n_classes`.
     /// - [`Error::InvalidParameter`] if the iteration limit is 0, because such a
     ///   fit would return the starting weights untrained.
+    /// - [`Error::InRow`] wrapping [`Error::InvalidLogit`] if the trained
+    ///   weights give a logit that is not finite, as [`SoftmaxStudent::predict`]
+    ///   reports it.
     fn fit(&mut self, meta_teacher: &DistributionBatch<F>) -> Result<DistributionBatch<F>> {
         if self.max_iterations == 0 {
             return Err(Error::InvalidParameter {
