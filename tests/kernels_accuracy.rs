@@ -326,6 +326,65 @@ fn logits_match_scalar_softmax_then_kl() {
     }
 }
 
+/// Returns `KL(softmax(z) ‖ softmax(z + δ))` by a formula that keeps its
+/// relative accuracy for small `δ`: with `p = softmax(z)`,
+///
+/// ```text
+/// KL = -Σ p δ + ln Σ p e^δ = -Σ p δ + ln_1p(Σ p (e^δ - 1))
+/// ```
+///
+/// The two parts are of size `|δ|` and cancel to `Var_p(δ)/2`, so the
+/// result is good to about `ε/|δ|` relative.
+fn near_equal_logits_kl(z: &[f64], delta: &[f64]) -> f64 {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = z.iter().map(|&value| (value - max).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut linear = 0.0;
+    let mut growth = 0.0;
+    for (&weight, &d) in weights.iter().zip(delta) {
+        let p = weight / total;
+        linear -= p * d;
+        growth += p * d.exp_m1();
+    }
+    linear + growth.ln_1p()
+}
+
+#[test]
+fn logits_near_equal_keep_relative_accuracy() {
+    let mut rng = SplitMix(44);
+    for size in [1e-2, 1e-4, 1e-6] {
+        for columns in [40, 1000, 4099] {
+            let teacher = Array2::from_shape_simple_fn((2, columns), || 16.0 * rng.unit() - 8.0);
+            let delta =
+                Array2::from_shape_simple_fn((2, columns), || size * (2.0 * rng.unit() - 1.0));
+            let student = &teacher + &delta;
+            let mut out = Array1::zeros(2);
+            kl_from_logits_rows(teacher.view(), student.view(), 1.0, out.view_mut())
+                .expect("valid logits");
+            for row in 0..2 {
+                let z = teacher.row(row).to_vec();
+                // The student's logits are rounded sums: take δ as stored.
+                let d: Vec<f64> = student
+                    .row(row)
+                    .iter()
+                    .zip(&z)
+                    .map(|(s, t)| s - t)
+                    .collect();
+                let expected = near_equal_logits_kl(&z, &d);
+                // The reference is good to about ε/|δ|; the kernel to a few
+                // hundred ε relative (rounding of the logits minus the maximum).
+                let tolerance = 1e-12 + 8.0 * f64::EPSILON / size;
+                assert_close(
+                    out[row],
+                    expected,
+                    tolerance,
+                    &format!("δ = {size:e}, V = {columns}"),
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn logits_with_masked_tokens() {
     let mut teacher = Array2::from_shape_fn((2, 40), |(r, c)| (r + c) as f64 * 0.1);
