@@ -294,3 +294,43 @@ fn selected_features_names_a_target() {
         assert!(features.contains("avx2"), "{features}");
     }
 }
+
+/// The KL kernel reads a row's two halves side by side; an invalid entry in
+/// the second half must not hide an earlier one in the first. A token with
+/// `q = 0 < p` gives `+inf` only once the rest of the row is checked.
+#[test]
+fn kl_reports_the_first_invalid_entry_of_a_long_row() {
+    let columns = 32 * 41 + 7;
+    for (first, second) in [(100, 1000), (700, 1300), (1310, 1311)] {
+        let p = uniform(2, columns);
+        let mut q = uniform(2, columns);
+        q[[1, second]] = -1.0;
+        q[[1, first]] = f64::NAN;
+        let mut out = Array1::zeros(2);
+        let error = kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidEntry { row: 1, index, .. } if index == first),
+            "{error}"
+        );
+    }
+
+    let p = uniform(1, columns);
+    let mut q = uniform(1, columns);
+    q[[0, 200]] = 0.0;
+    let mut out = Array1::zeros(1);
+    kl_rows(p.view(), q.view(), out.view_mut()).expect("q = 0 < p is valid input");
+    assert_eq!(out[0], f64::INFINITY);
+    q[[0, 1200]] = f64::NAN;
+    let error = kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidEntry {
+                row: 0,
+                index: 1200,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}

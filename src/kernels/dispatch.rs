@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use super::kl;
 use super::lanes::KernelFloat;
 use super::logits;
+use super::logits::TemperatureScale;
 use super::rows::{RowError, Strided};
 
 /// Calls `$kernel` on contiguous slices when both rows have stride 1, else on gathered rows.
@@ -72,7 +73,9 @@ fn pair_row_with<F: KernelFloat, const FMA: bool>(
     use kl::{cross_entropy_row, js_row, kl_row};
     match kernel {
         RowKernel::KullbackLeibler => with_rows!(kl_row, FMA, p, q),
-        RowKernel::ReverseKullbackLeibler => with_rows!(kl_row, FMA, q, p),
+        RowKernel::ReverseKullbackLeibler => {
+            with_rows!(kl_row, FMA, q, p).map_err(RowError::swap_inputs)
+        }
         RowKernel::JensenShannon => with_rows!(js_row, FMA, p, q),
         RowKernel::CrossEntropy => with_rows!(cross_entropy_row, FMA, p, q),
         RowKernel::Dot => Ok(match (p.as_slice(), q.as_slice()) {
@@ -106,13 +109,30 @@ fn entropy_row<F: KernelFloat>(p: ArrayView1<F>) -> std::result::Result<F, RowEr
 fn logits_row<F: KernelFloat>(
     teacher: ArrayView1<F>,
     student: ArrayView1<F>,
-    inverse_temperature: F,
+    scale: TemperatureScale<F>,
 ) -> std::result::Result<F, RowError> {
     use logits::kl_logits_row;
-    if target_has_fma!() {
-        with_rows!(kl_logits_row, true, teacher, student, inverse_temperature)
-    } else {
-        with_rows!(kl_logits_row, false, teacher, student, inverse_temperature)
+    // Subnormal temperatures are rare enough for the portable instantiation.
+    match (
+        teacher.as_slice(),
+        student.as_slice(),
+        target_has_fma!(),
+        scale.is_prescaled(),
+    ) {
+        (Some(z), Some(y), true, false) => kl_logits_row::<F, &[F], true, false>(&z, &y, scale),
+        (Some(z), Some(y), false, false) => kl_logits_row::<F, &[F], false, false>(&z, &y, scale),
+        (Some(z), Some(y), _, true) => kl_logits_row::<F, &[F], false, true>(&z, &y, scale),
+        (_, _, true, false) => {
+            kl_logits_row::<F, Strided<F>, true, false>(&Strided(teacher), &Strided(student), scale)
+        }
+        (_, _, false, false) => kl_logits_row::<F, Strided<F>, false, false>(
+            &Strided(teacher),
+            &Strided(student),
+            scale,
+        ),
+        (_, _, _, true) => {
+            kl_logits_row::<F, Strided<F>, false, true>(&Strided(teacher), &Strided(student), scale)
+        }
     }
 }
 
@@ -201,9 +221,9 @@ pub(crate) fn compute_entropy_row<F: KernelFloat>(
 pub(crate) fn compute_logits_row<F: KernelFloat>(
     teacher: ArrayView1<F>,
     student: ArrayView1<F>,
-    inverse_temperature: F,
+    scale: TemperatureScale<F>,
 ) -> std::result::Result<F, RowError> {
-    logits_row(teacher, student, inverse_temperature)
+    logits_row(teacher, student, scale)
 }
 
 /// Checks that the output has one entry per row.

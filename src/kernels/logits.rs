@@ -25,6 +25,50 @@ use std::cmp::Ordering;
 use super::lanes::{KernelFloat, LANES, LaneSum, exp_nonpositive, polynomial};
 use super::rows::{EntryError, RowAccess, RowError, check_logit};
 
+/// Divides gaps between logits by the temperature `T`, as `gap · (1/T)`.
+///
+/// When `1/T` overflows (a subnormal `T`), the gap is first multiplied by
+/// `2^64` (exact, or `-inf` where the quotient would be far below any
+/// exponent anyway) and then by `1/(2^64 T)`, which is finite.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TemperatureScale<F> {
+    prescale: F,
+    inverse: F,
+}
+
+impl<F: KernelFloat> TemperatureScale<F> {
+    /// The scale for a positive finite temperature.
+    pub(crate) fn new(temperature: F) -> Self {
+        let inverse = F::one() / temperature;
+        if inverse.is_finite() {
+            return TemperatureScale {
+                prescale: F::one(),
+                inverse,
+            };
+        }
+        let prescale = F::from(18_446_744_073_709_551_616.0_f64).unwrap_or_else(F::max_value);
+        TemperatureScale {
+            prescale,
+            inverse: F::one() / (temperature * prescale),
+        }
+    }
+
+    /// Tells whether gaps need the extra factor `2^64`.
+    pub(crate) fn is_prescaled(self) -> bool {
+        self.prescale != F::one()
+    }
+
+    /// Returns `gap / T`; `PRESCALED` must equal [`TemperatureScale::is_prescaled`].
+    #[inline(always)]
+    fn apply<const PRESCALED: bool>(self, gap: F) -> F {
+        if PRESCALED {
+            gap * self.prescale * self.inverse
+        } else {
+            gap * self.inverse
+        }
+    }
+}
+
 /// `|t|` below which `ψ(t)` comes from its series.
 const PSI_SERIES_BOUND: f64 = 0.25;
 
@@ -51,9 +95,10 @@ fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, 
     let mut max = maxima.iter().copied().fold(F::neg_infinity(), F::max);
     for index in start..len {
         let value = row.get(index);
-        check_logit(input, index, value)?;
+        invalid |= value.partial_cmp(&F::infinity()) != Some(Ordering::Less);
         max = max.max(value);
     }
+    // The error names the first invalid entry, so the row is read again from the start.
     if invalid {
         for index in 0..len {
             check_logit(input, index, row.get(index))?;
@@ -74,10 +119,10 @@ fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, 
 /// `Σ p ψ(t)` only through `c Σ (p - q) = 0` and `c²`, so the KL keeps its
 /// relative accuracy; the logits tests check that against the scalar path.
 #[inline(always)]
-fn log_normalizer<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
+fn log_normalizer<F: KernelFloat, R: RowAccess<F>, const FMA: bool, const PRESCALED: bool>(
     row: &R,
     max: F,
-    inverse_temperature: F,
+    scale: TemperatureScale<F>,
 ) -> F {
     let len = row.len();
     let mut sum = LaneSum::new();
@@ -86,13 +131,13 @@ fn log_normalizer<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
         let block = row.block(start);
         let mut terms = [F::zero(); LANES];
         for lane in 0..LANES {
-            terms[lane] = exp_nonpositive::<F, FMA>((block[lane] - max) * inverse_temperature);
+            terms[lane] = exp_nonpositive::<F, FMA>(scale.apply::<PRESCALED>(block[lane] - max));
         }
         sum.add_same_sign(&terms);
         start += LANES;
     }
     for index in start..len {
-        sum.add_one(((row.get(index) - max) * inverse_temperature).exp());
+        sum.add_one(scale.apply::<PRESCALED>(row.get(index) - max).exp());
     }
     // The maximum contributes exactly 1; taking it out and using ln_1p keeps
     // the normalizer accurate when one token carries almost all the mass.
@@ -108,8 +153,14 @@ fn kl_logit_term<F: KernelFloat, const FMA: bool>(alpha: F, beta: F) -> F {
     let q = exp_nonpositive::<F, FMA>(beta);
     let t = alpha - beta;
     let near_term = p * (t * t) * polynomial::<F, FMA>(F::PSI_SERIES, t);
-    // A token the teacher gives no mass has t = -inf or NaN; its term is q.
-    let pt = if p > F::zero() { p * t } else { F::zero() };
+    // A token the teacher masks has t = -inf or NaN; its term is q. A token
+    // the student masks and the teacher does not has t = +inf: its term is
+    // +inf, or NaN when p underflowed to 0, which the row turns into +inf.
+    let pt = if p > F::zero() || t == F::infinity() {
+        p * t
+    } else {
+        F::zero()
+    };
     let far_term = (q - p) + pt;
     if t.abs() <= bound {
         near_term
@@ -120,18 +171,23 @@ fn kl_logit_term<F: KernelFloat, const FMA: bool>(alpha: F, beta: F) -> F {
 
 /// Computes `KL(softmax(z/T) ‖ softmax(y/T))` of one row of teacher logits `z` and student logits `y`.
 #[inline(always)]
-pub(crate) fn kl_logits_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
+pub(crate) fn kl_logits_row<
+    F: KernelFloat,
+    R: RowAccess<F>,
+    const FMA: bool,
+    const PRESCALED: bool,
+>(
     teacher: &R,
     student: &R,
-    inverse_temperature: F,
+    scale: TemperatureScale<F>,
 ) -> Result<F, RowError> {
     let len = teacher.len();
     let teacher_max = row_max(teacher, EntryError::FIRST)?;
     let student_max = row_max(student, EntryError::SECOND)?;
     let teacher_log_normalizer =
-        log_normalizer::<F, R, FMA>(teacher, teacher_max, inverse_temperature);
+        log_normalizer::<F, R, FMA, PRESCALED>(teacher, teacher_max, scale);
     let student_log_normalizer =
-        log_normalizer::<F, R, FMA>(student, student_max, inverse_temperature);
+        log_normalizer::<F, R, FMA, PRESCALED>(student, student_max, scale);
 
     let mut sum = LaneSum::new();
     let mut start = 0;
@@ -140,10 +196,10 @@ pub(crate) fn kl_logits_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
         let student_block = student.block(start);
         let mut terms = [F::zero(); LANES];
         for lane in 0..LANES {
-            let alpha =
-                (teacher_block[lane] - teacher_max) * inverse_temperature - teacher_log_normalizer;
-            let beta =
-                (student_block[lane] - student_max) * inverse_temperature - student_log_normalizer;
+            let alpha = scale.apply::<PRESCALED>(teacher_block[lane] - teacher_max)
+                - teacher_log_normalizer;
+            let beta = scale.apply::<PRESCALED>(student_block[lane] - student_max)
+                - student_log_normalizer;
             terms[lane] = kl_logit_term::<F, FMA>(alpha, beta);
         }
         sum.add_same_sign(&terms);
@@ -151,9 +207,9 @@ pub(crate) fn kl_logits_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
     }
     for index in start..len {
         let alpha =
-            (teacher.get(index) - teacher_max) * inverse_temperature - teacher_log_normalizer;
+            scale.apply::<PRESCALED>(teacher.get(index) - teacher_max) - teacher_log_normalizer;
         let beta =
-            (student.get(index) - student_max) * inverse_temperature - student_log_normalizer;
+            scale.apply::<PRESCALED>(student.get(index) - student_max) - student_log_normalizer;
         sum.add_one(kl_logit_term::<F, FMA>(alpha, beta));
     }
     let value = sum.value();

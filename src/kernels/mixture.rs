@@ -163,6 +163,8 @@ fn pooled_log<F: KernelFloat>(
     index: usize,
 ) -> Result<F> {
     let mut sum = F::zero();
+    // A weighted zero makes the token -inf, but the later inputs are still checked.
+    let mut weighted_zero = false;
     for (input, &weight) in inputs.iter().zip(weights) {
         let value = input[[row, index]];
         if !(value >= F::zero() && value.is_finite()) {
@@ -178,11 +180,16 @@ fn pooled_log<F: KernelFloat>(
             continue;
         }
         if value.is_zero() {
-            return Ok(F::neg_infinity());
+            weighted_zero = true;
+            continue;
         }
         sum = sum + weight * value.ln();
     }
-    Ok(sum)
+    Ok(if weighted_zero {
+        F::neg_infinity()
+    } else {
+        sum
+    })
 }
 
 /// Pools one row into `out`: log-space sums, then `exp(· - max)`, then division by the sum.

@@ -323,8 +323,11 @@ pub fn dot_rows<F: KernelFloat>(
 /// Log-softmax is fused in: each row is read once for its maxima and twice
 /// more from cache, and no probability matrix is stored. A logit of `-inf`
 /// masks its token; a token the student masks and the teacher does not makes
-/// the row `+inf`. The result is the KL of the tempered distributions; scale
-/// it by `T²` yourself if your loss uses that convention.
+/// the row `+inf`, also where the teacher's probability is too small for a
+/// float (the scalar path, which rounds that probability to 0 first, then
+/// gives a finite value). Any positive finite `T` works, subnormal ones
+/// included. The result is the KL of the tempered distributions; scale it by
+/// `T²` yourself if your loss uses that convention.
 ///
 /// # Errors
 ///
@@ -364,18 +367,12 @@ pub fn kl_from_logits_rows<F: KernelFloat>(
     check_same_shape(teacher_logits, student_logits.dim(), "student logits")?;
     check_output_len(teacher_logits.nrows(), out.len())?;
 
-    let inverse_temperature = F::one() / temperature;
+    let scale = logits::TemperatureScale::new(temperature);
     fill_rows(
         out,
         teacher_logits.ncols(),
         ["teacher logits", "student logits"],
-        |row| {
-            dispatch::compute_logits_row(
-                teacher_logits.row(row),
-                student_logits.row(row),
-                inverse_temperature,
-            )
-        },
+        |row| dispatch::compute_logits_row(teacher_logits.row(row), student_logits.row(row), scale),
     )
 }
 

@@ -88,6 +88,22 @@ pub(crate) enum RowError {
 }
 
 impl RowError {
+    /// Exchanges the two inputs an entry error names, for a kernel called
+    /// with its arguments swapped (the reverse KL computes `KL(q ‖ p)`).
+    pub(crate) fn swap_inputs(self) -> Self {
+        match self {
+            RowError::Entry(entry) => RowError::Entry(EntryError {
+                input: if entry.input == EntryError::FIRST {
+                    EntryError::SECOND
+                } else {
+                    EntryError::FIRST
+                },
+                ..entry
+            }),
+            other => other,
+        }
+    }
+
     /// Converts to the crate error, naming the row and the inputs by `names`.
     pub(crate) fn into_error(self, row: usize, names: [&'static str; 2]) -> Error {
         match self {
@@ -120,6 +136,22 @@ pub(crate) fn check_probability<F: KernelFloat>(
             requirement: "a finite, non-negative probability",
         }))
     }
+}
+
+/// Checks every entry of two probability rows from `start` on, for a kernel
+/// that found an infinite term and must still report any invalid entry after it.
+#[cold]
+#[inline(never)]
+pub(crate) fn check_rest<F: KernelFloat, R: RowAccess<F>>(
+    p: &R,
+    q: &R,
+    start: usize,
+) -> Result<(), RowError> {
+    for index in start..p.len() {
+        check_probability(EntryError::FIRST, index, p.get(index))?;
+        check_probability(EntryError::SECOND, index, q.get(index))?;
+    }
+    Ok(())
 }
 
 /// Checks that a logit is finite or `-inf` (a masked token).
