@@ -123,19 +123,24 @@ pub fn geometric_pool_into<F: KernelFloat>(
             });
         }
     }
-    let total: F = weights.iter().copied().sum();
-    if total <= F::zero() {
+    // Dividing by the largest weight first keeps the sum finite for weights near F::MAX.
+    let largest = weights.iter().copied().fold(F::zero(), F::max);
+    if largest <= F::zero() {
         return Err(Error::AllZeroWeights {
             what: "pool weight",
             count: weights.len(),
         });
     }
+    let total: F = weights.iter().map(|&weight| weight / largest).sum();
     for input in inputs {
         check_same_shape(first, input.dim(), "pooled input")?;
     }
     check_same_shape(first, out.dim(), "output")?;
 
-    let normalized: Vec<F> = weights.iter().map(|&weight| weight / total).collect();
+    let normalized: Vec<F> = weights
+        .iter()
+        .map(|&weight| weight / largest / total)
+        .collect();
     let pool_row = |(row, out_row): (usize, ArrayViewMut1<F>)| -> Result<()> {
         pool_one_row(inputs, &normalized, row, out_row)
     };
