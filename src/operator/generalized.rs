@@ -6,7 +6,7 @@ use crate::distribution::normalize_weights_into;
 use crate::divergence::kl_slices;
 use crate::divergence::terms::compensated_sum;
 use crate::error::{Error, Result};
-use crate::operator::MetaTeacherOperator;
+use crate::operator::{MetaTeacherOperator, check_view_lengths};
 use crate::real::{Real, default_sum_tolerance, to_f64};
 
 /// Non-negative weights that sum to 1, such as the weights `w_k` of several teachers.
@@ -538,6 +538,7 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
     ///
     /// - [`Error::TeacherWeightCount`] unless there is one teacher per teacher weight.
     /// - [`Error::Empty`] if `students` is empty.
+    /// - [`Error::LengthMismatch`] if a teacher or a student is not as long as `out`.
     fn combine_into(
         &self,
         teachers: &[ArrayView1<F>],
@@ -546,6 +547,7 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
     ) -> Result<()> {
         let mut weights = Vec::new();
         self.pool_weights_into(teachers, students, &mut weights)?;
+        check_view_lengths(teachers, students, out.len())?;
 
         out.fill(F::zero());
         for (point, &weight) in teachers.iter().chain(students).zip(&weights) {

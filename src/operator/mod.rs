@@ -279,6 +279,34 @@ fn check_inputs(
     Ok(vocab_size)
 }
 
+/// Checks that every view an operator reads has the length of its output.
+///
+/// `combine_into` is public, so callers may pass views of any length, and
+/// ndarray's `Zip` panics on views of different lengths.
+///
+/// # Errors
+///
+/// [`Error::LengthMismatch`] naming the first teacher or student whose length
+/// differs from `len`.
+pub(crate) fn check_view_lengths<F>(
+    teachers: &[ArrayView1<F>],
+    students: &[ArrayView1<F>],
+    len: usize,
+) -> Result<()> {
+    let teacher_lengths = teachers.iter().map(|view| ("base teacher", view.len()));
+    let student_lengths = students.iter().map(|view| ("student", view.len()));
+    for (what, found) in teacher_lengths.chain(student_lengths) {
+        if found != len {
+            return Err(Error::LengthMismatch {
+                what,
+                expected: len,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks a raw probability vector passed to a public function, naming it in the error.
 pub(crate) fn check_input_vector<F: Real>(what: &str, values: ArrayView1<F>) -> Result<()> {
     validate_probs(values, default_sum_tolerance(values.len())).map_err(|error| {
