@@ -523,6 +523,17 @@ fn compare_logits_row<F: KernelFuzzFloat>(
     if underflow && scalar.is_infinite() {
         return;
     }
+    // NOTE: the kernel flushes a teacher probability below the smallest normal
+    // number to 0, so a token the student masks there gives a finite row, not
+    // +inf; a known kernel bug with an ignored test.
+    let subnormal_masked = p
+        .as_slice()
+        .iter()
+        .zip(q.as_slice())
+        .any(|(&pi, &qi)| pi > F::zero() && pi < F::min_positive_value() && qi.is_zero());
+    if FOLLOW_KNOWN_KERNEL_BUGS && subnormal_masked {
+        return;
+    }
     // ln p_i = z_i/T - ln Σ e^(z_j/T) rounds to ε (|z_i/T| + |ln Σ|) in each
     // path, and each token's term carries that error times p_i.
     let lse = |d: &Distribution<F>, x: ArrayView1<F>| -> f64 {

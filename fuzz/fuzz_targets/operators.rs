@@ -25,7 +25,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1};
 /// The largest number of mirror-descent iterations; a few reach every branch of the solver.
 const MAX_SOLVER_ITERATIONS: usize = 12;
 
-/// How deep combinators nest: a combination of iterates of base operators at most.
+/// The nesting depth of combinators: at most a combination of iterates of base operators.
 const MAX_DEPTH: usize = 2;
 
 /// An operator of any type behind one pointer, so the combinators can hold any operator.

@@ -22,10 +22,10 @@ use metadistill_fuzz::{
 };
 use ndarray::Array2;
 
-/// The most generations the runner takes; a few reach every stopping rule.
+/// The maximum number of generations of a run; a few reach every stopping rule.
 const MAX_GENERATIONS: usize = 4;
 
-/// The most iterations of the softmax student's minimizer, to keep runs fast.
+/// The maximum number of iterations of the softmax student's minimizer, to keep runs fast.
 const MAX_SOFTMAX_ITERATIONS: usize = 3;
 
 /// A decoded student with what its fit promises.
@@ -282,7 +282,7 @@ fn check_trajectory<F: FuzzFloat>(run: &RecursionTrajectory<F>, observed: usize)
                 "a at generation {g} is {a}"
             );
         }
-        // D(S_g) <= (1 - a) D(S_{g-1}) + ε∞ holds exactly for the convex mixture;
+        // D(S_g) <= (1 - a) D(S_{g-1}) + ε∞ is proven for the convex mixture, and
         // each side carries the rounding of a few sums of up to MAX_LEN terms.
         let slack = F::from_f64_lossy(1e3) * F::epsilon() * (record.bound + F::one());
         assert!(
