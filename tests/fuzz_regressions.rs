@@ -9,9 +9,10 @@ use metadistill::kernels::{
     KernelFloat, cross_entropy_rows, geometric_pool_into, kl_from_logits_rows, kl_rows,
     reverse_kl_rows,
 };
-use metadistill::recursion::run_exact;
+use metadistill::recursion::{AnchorSchedule, Recursion, convex_mixture, run_exact};
 use metadistill::student::{
-    Capacity, ErrorMeasure, KeptTokens, NoisyStudent, SoftmaxStudent, SparseStudent, Student,
+    Capacity, ErrorMeasure, ExactStudent, KeptTokens, NoisyStudent, SoftmaxStudent, SparseStudent,
+    Student,
 };
 use metadistill::{
     ConvexMixture, Distribution, DistributionBatch, Divergence, Error, GeneralizedMixture,
@@ -576,4 +577,36 @@ fn students_copy_input_weights_f64() {
 #[test]
 fn students_copy_input_weights_f32() {
     students_copy_input_weights::<f32>();
+}
+
+/// `Recursion` from a start with `D(S_0) = +inf` at `a = 1`: the bounds
+/// `(1 - a) · D(S_0) + ε∞` were `0 · inf = NaN`.
+fn runner_infinite_start_gives_no_nan<F: Real>() {
+    let teacher = DistributionBatch::repeat(&Distribution::<F>::uniform(2).unwrap(), 1).unwrap();
+    let point_mass = Distribution::from_probs(&[F::one(), F::zero()]).unwrap();
+    let start = DistributionBatch::repeat(&point_mass, 1).unwrap();
+    let teachers = [teacher];
+    let mut student = ExactStudent;
+    let run = Recursion::new(&teachers, &start, convex_mixture, &mut student)
+        .schedule(AnchorSchedule::Constant(F::one()))
+        .max_generations(2)
+        .run()
+        .unwrap();
+    let records = run.records();
+    assert_eq!(records[0].divergence, F::infinity());
+    for record in &records[1..] {
+        assert_eq!(record.divergence, F::zero());
+        assert_eq!(record.bound, F::zero(), "generation {}", record.generation);
+        assert_eq!(record.step_bound, Some(F::zero()));
+    }
+}
+
+#[test]
+fn runner_infinite_start_no_nan_f64() {
+    runner_infinite_start_gives_no_nan::<f64>();
+}
+
+#[test]
+fn runner_infinite_start_no_nan_f32() {
+    runner_infinite_start_gives_no_nan::<f32>();
 }
