@@ -537,3 +537,5 @@ pub fn batches<F: FuzzFloat>(
     }
     Ok(list)
 }
+
+pub mod operators;
