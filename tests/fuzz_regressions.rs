@@ -16,8 +16,8 @@ use metadistill::student::{
 };
 use metadistill::{
     ConvexMixture, Distribution, DistributionBatch, Divergence, Error, GeneralizedMixture,
-    HistoryWeights, InformationProjection, MetaTeacherOperator, OperatorProperties, PostMap,
-    PostMapped, PowerMeanProjection, Real, TemperedMixture, Weights,
+    HistoryWeights, InformationProjection, IterativeProjection, MetaTeacherOperator, MirrorDescent,
+    OperatorProperties, PostMap, PostMapped, PowerMeanProjection, Real, TemperedMixture, Weights,
 };
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1};
 
@@ -208,7 +208,9 @@ fn tiny_temperature_gives_no_nan<F: Real>() {
     let teacher = Distribution::<F>::uniform(3).unwrap();
     let third = F::one() / F::from(3).unwrap();
     let student = Distribution::from_weights(&[F::one(), F::from(2).unwrap(), F::one()]).unwrap();
-    let q = tempered.build(&[teacher.clone()], &[student]).unwrap();
+    let q = tempered
+        .build(std::slice::from_ref(&teacher), &[student])
+        .unwrap();
     // The largest entry takes all the mass in the limit τ -> 0.
     assert_eq!(q.as_slice(), &[F::zero(), F::one(), F::zero()]);
 
@@ -609,4 +611,60 @@ fn runner_infinite_start_no_nan_f64() {
 #[test]
 fn runner_infinite_start_no_nan_f32() {
     runner_infinite_start_gives_no_nan::<f32>();
+}
+
+/// An iterative Renyi projection of order 6.67e272 onto three copies of `T0`
+/// and `T0` itself. The weighted mixture it starts from differs from `T0` by
+/// rounding, which the order turns into gradients of size 1e283, and the
+/// solver returned the point mass on the last token, with objective `+inf`.
+/// A result worse than the start is now `NotConverged`.
+fn huge_renyi_order_keeps_fixed_point<F: Real>() {
+    let probs = [
+        0.1662464516811538,
+        0.16675070966376923,
+        0.16675070966376923,
+        0.16675070966376923,
+        0.16675070966376923,
+        0.16675070966376923,
+        1.605750924946376e-35,
+        1.2127712684745945e-109,
+    ];
+    let probs: Vec<F> = probs.iter().map(|&p| F::from(p).unwrap()).collect();
+    let teacher = Distribution::from_probs_with_tolerance(&probs, F::from(1e-6).unwrap()).unwrap();
+    // f32 has no 6.67e272, so it takes its largest float, 3.4e38.
+    let order = F::from(6.670709007833653e272)
+        .filter(|order| order.is_finite())
+        .unwrap_or_else(F::max_value);
+    let weighting = GeneralizedMixture::single_teacher(
+        F::from(0.615686274509804).unwrap(),
+        HistoryWeights::Quality {
+            sharpness: F::from(5.753524351165793e-205).unwrap_or_else(F::zero),
+            length: 4,
+        },
+    )
+    .unwrap();
+    let solver = MirrorDescent::new(F::from(1e-6).unwrap(), 2).unwrap();
+    let projection =
+        IterativeProjection::new(Divergence::Renyi { order }, weighting, solver).unwrap();
+    assert!(projection.fixes_teacher());
+
+    let history = vec![teacher.clone(); 3];
+    match projection.build(std::slice::from_ref(&teacher), &history) {
+        Ok(q) => {
+            for (&qi, &ti) in q.as_slice().iter().zip(teacher.as_slice()) {
+                assert!((qi - ti).abs() <= F::from(1e-6).unwrap() * ti, "q = {q:?}");
+            }
+        }
+        Err(error) => assert!(matches!(error, Error::NotConverged { .. }), "{error:?}"),
+    }
+}
+
+#[test]
+fn huge_renyi_order_fixed_point_f64() {
+    huge_renyi_order_keeps_fixed_point::<f64>();
+}
+
+#[test]
+fn huge_renyi_order_fixed_point_f32() {
+    huge_renyi_order_keeps_fixed_point::<f32>();
 }

@@ -102,8 +102,9 @@ fn check_fixed_point<F: FuzzFloat>(operator: &AnyOperator<F>, teachers: &[ArrayV
                 let slack = relative * F::epsilon() * ti + F::min_positive_value();
                 assert!(
                     (qi - ti).abs() <= slack,
-                    "{} moved the fixed point: q_{index} = {qi}, T0_{index} = {ti}\nq = {out}\nT0 = {teacher}",
-                    operator.name()
+                    "{operator:?} moved the fixed point: q_{index} = {qi}, T0_{index} = {ti}\nq = {out}\nT0 = {:?}\n{} teachers",
+                    teacher.to_vec(),
+                    teachers.len()
                 );
             }
         }

@@ -31,6 +31,14 @@ pub struct AnyOperator<F: FuzzFloat> {
     /// Tells whether such an error is possible even when some token is positive
     /// in every input: an `Iterate` feeds back outputs whose zeros the inputs lack.
     pub disjoint_on_any_input: bool,
+    /// The `Debug` form of the operator, for failure messages.
+    pub description: String,
+}
+
+impl<F: FuzzFloat> std::fmt::Debug for AnyOperator<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
 }
 
 impl<F: FuzzFloat> MetaTeacherOperator<F> for AnyOperator<F> {
@@ -69,12 +77,13 @@ impl<F: FuzzFloat> OperatorProperties<F> for AnyOperator<F> {
 }
 
 /// Wraps a constructor result: `None` for an error the constructor documents, a failure otherwise.
-fn accept<F: FuzzFloat, O: OperatorProperties<F> + 'static>(
+fn accept<F: FuzzFloat, O: OperatorProperties<F> + std::fmt::Debug + 'static>(
     result: metadistill::Result<O>,
     may_report_disjoint: bool,
 ) -> Option<AnyOperator<F>> {
     match result {
         Ok(operator) => Some(AnyOperator {
+            description: format!("{operator:?}"),
             inner: Box::new(operator),
             may_report_disjoint,
             disjoint_on_any_input: false,
