@@ -668,3 +668,52 @@ fn huge_renyi_order_fixed_point_f64() {
 fn huge_renyi_order_fixed_point_f32() {
     huge_renyi_order_keeps_fixed_point::<f32>();
 }
+
+/// The power mean of order 0.1 of copies of `T0` whose entries are near 1e-131:
+/// `expm1(0.1 ln p)` lay near -1 and `ln_1p` of it kept three digits, so the
+/// projection moved `T0_0 = 5.62e-132` to `5.59e-132` although `T0` is its fixed point.
+fn small_order_power_mean_keeps_tiny_entries<F: Real>() {
+    let tiny = F::from(5.6217088707919446e-132)
+        .filter(|value| !value.is_zero())
+        .unwrap_or_else(|| F::from(1e-40).unwrap());
+    let other = tiny + tiny;
+    let mut probs = vec![tiny, other, other, other];
+    let rest = F::one() - (tiny + other + other + other);
+    probs.push(rest);
+    let teacher = Distribution::from_probs(&probs).unwrap();
+    let weighting = GeneralizedMixture::single_teacher(
+        F::from(0.613824673838407).unwrap(),
+        HistoryWeights::ExponentialDecay {
+            decay: F::from(0.451621271076524).unwrap(),
+            length: 2,
+        },
+    )
+    .unwrap();
+    let order = F::from(0.1).unwrap();
+    let projection =
+        InformationProjection::new(PowerMeanProjection::Amari { order }, weighting).unwrap();
+    assert!(projection.fixes_teacher());
+
+    let history = vec![teacher.clone(); 3];
+    let q = projection
+        .build(std::slice::from_ref(&teacher), &history)
+        .unwrap();
+    for (index, (&qi, &ti)) in q.as_slice().iter().zip(teacher.as_slice()).enumerate() {
+        // ln p rounds to ε |ln p| <= 700 ε, which exp turns into a relative error.
+        let allowed = F::from(1e3).unwrap() * F::epsilon() * ti;
+        assert!(
+            (qi - ti).abs() <= allowed,
+            "token {index}: q = {qi}, T0 = {ti}"
+        );
+    }
+}
+
+#[test]
+fn small_order_tiny_entries_f64() {
+    small_order_power_mean_keeps_tiny_entries::<f64>();
+}
+
+#[test]
+fn small_order_tiny_entries_f32() {
+    small_order_power_mean_keeps_tiny_entries::<f32>();
+}

@@ -246,18 +246,33 @@ fn log_power_mean<F: Real>(order: F, points: &[ArrayView1<F>], weights: &[F], to
 /// order away once `|b|` is below the machine epsilon.
 const SMALL_ORDER: f64 = 0.125;
 
-/// Computes `ln M_b` for `0 < |b| < 1/8` as `ln(1 + Σ_k w_k expm1(b ln p_k) / W) / b`.
+/// Computes `ln M_b` for `0 < |b| < 1/8` as `c + ln(1 + Σ_k w_k expm1(b (ln p_k - c)) / W) / b`.
 ///
-/// `W = Σ_k w_k` drops out when the output is normalized. Every
-/// `expm1(b ln p_k)` has the sign of `-b`, so the sum has no cancellation and
-/// the result tends to the geometric mean `Σ_k w_k ln p_k / W` as `b -> 0`.
+/// `W = Σ_k w_k`. The centre `c` is the largest `ln p_k` for `b > 0` and the
+/// smallest for `b < 0`, so every `b (ln p_k - c)` is at most 0 and every
+/// `expm1` term has the same sign: the sum has no cancellation, and equal
+/// points give exactly `ln p`. Without the centre, `expm1(b ln p)` lies near
+/// -1 for tiny `p` (`b ln p = -30` at `b = 0.1`, `p = 1e-132`), and `ln_1p` of
+/// it lost all but the first three digits of the mean. The result tends to the
+/// geometric mean `Σ_k w_k ln p_k / W` as `b -> 0`.
 fn log_power_mean_small_order<F: Real, I: Iterator<Item = (F, F)>>(
     order: F,
     active: impl Fn() -> I,
 ) -> F {
+    let logs = || active().map(|(p, w)| (p.ln(), w));
+    let centre = if order > F::zero() {
+        logs().map(|(l, _)| l).fold(F::neg_infinity(), F::max)
+    } else {
+        logs().map(|(l, _)| l).fold(F::infinity(), F::min)
+    };
+    if !centre.is_finite() {
+        // b > 0: every point is 0 at this token. b < 0: one point is 0, so the mean is 0.
+        return F::neg_infinity();
+    }
+
     let total_weight = compensated_sum(active().map(|(_, w)| w));
-    let sum = compensated_sum(active().map(|(p, w)| w * (order * p.ln()).exp_m1()));
-    (sum / total_weight).ln_1p() / order
+    let sum = compensated_sum(logs().map(|(l, w)| w * (order * (l - centre)).exp_m1()));
+    centre + (sum / total_weight).ln_1p() / order
 }
 
 /// Checks the pooled points and weights against each other and the output length.
