@@ -717,3 +717,34 @@ fn small_order_tiny_entries_f64() {
 fn small_order_tiny_entries_f32() {
     small_order_power_mean_keeps_tiny_entries::<f32>();
 }
+
+/// The reverse-KL projection of a teacher with a subnormal first entry and a
+/// student that is 0 on the second token. The gradient `ln(q/p) + 1` took the
+/// quotient first, which overflowed to `+inf` at the subnormal `p`, so every
+/// token looked infinite and the solver reported disjoint supports, though
+/// both points are positive on the first token, the whole answer.
+fn reverse_kl_projection_subnormal_entry<F: Real>() {
+    let tiny = F::min_positive_value() / F::from(1024).unwrap();
+    let teacher = Distribution::from_probs(&[tiny, F::one()]).unwrap();
+    let student = Distribution::from_probs(&[F::one(), F::zero()]).unwrap();
+    let weighting =
+        GeneralizedMixture::single_teacher(F::from(0.5).unwrap(), HistoryWeights::Latest).unwrap();
+    let projection = IterativeProjection::new(
+        Divergence::ReverseKullbackLeibler,
+        weighting,
+        MirrorDescent::default(),
+    )
+    .unwrap();
+    let q = projection.build(&[teacher], &[student]).unwrap();
+    assert_eq!(q.as_slice(), &[F::one(), F::zero()]);
+}
+
+#[test]
+fn reverse_kl_projection_subnormal_f64() {
+    reverse_kl_projection_subnormal_entry::<f64>();
+}
+
+#[test]
+fn reverse_kl_projection_subnormal_f32() {
+    reverse_kl_projection_subnormal_entry::<f32>();
+}

@@ -25,6 +25,9 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, s};
 
 /// Tells whether the checks follow the known kernel bugs instead of the documented contract.
 ///
+/// NOTE: six kernel bugs are modelled here rather than fixed, because the
+/// kernels are being rewritten.
+///
 /// Each bug has a minimized input in `regressions/kernels/` and an ignored test
 /// in tests/fuzz_regressions.rs. Set this to `false` to replay those inputs
 /// against the documented behaviour, and once the kernels are fixed.
@@ -177,8 +180,7 @@ fn check_entry_error(
                 (row, token),
                 "{kernel} reported another entry than the scalar path: {error:?}"
             );
-            // NOTE: reverse_kl_rows names its two inputs the other way round, a
-            // known kernel bug kept as an ignored test in tests/fuzz_regressions.rs.
+            // A known kernel bug: reverse_kl_rows names its two inputs the other way round.
             if !(FOLLOW_KNOWN_KERNEL_BUGS && kernel == "reverse_kl_rows") {
                 let name = names.get(input).copied().unwrap_or_default();
                 assert_eq!(*what, name, "{kernel} named the wrong input: {error:?}");
@@ -234,9 +236,10 @@ fn magnitude<F: KernelFuzzFloat>(p: &[F], q: &[F]) -> f64 {
 
 /// The tolerance between a kernel and the scalar path for a row of magnitude `size`.
 ///
-/// The kernels evaluate `ln` with their own polynomials, accurate to a few ulps,
-/// and split each term differently from the scalar path, so the two agree to
-/// a small multiple of ε in every term; 64 ε leaves room for both. Entries
+/// The kernels evaluate `ln` with their own polynomials, accurate to a few ulps.
+/// They also split each term differently from the scalar path. The two paths
+/// therefore agree to a small multiple of ε in every term, and 64 ε leaves
+/// room for both. Entries
 /// below the smallest normal number carry only absolute precision, about
 /// `MIN_POSITIVE` each, times a logarithm of at most about 750.
 fn tolerance<F: KernelFuzzFloat>(size: f64, len: usize) -> f64 {
@@ -249,11 +252,10 @@ const PROBABILITY_NAMES: [&str; 2] = ["first probability matrix", "second probab
 
 /// Tells whether a pair kernel stops at token `(p_i, q_i)` and returns `+inf` for the row.
 ///
-/// NOTE: KL, reverse KL and cross-entropy return `+inf` at the first token
-/// whose term is infinite without checking the entries after it, although
-/// their docs promise `InvalidEntry` for every invalid entry. This known
-/// kernel bug is kept as an ignored test in tests/fuzz_regressions.rs; the
-/// model here follows the kernels so that the fuzzer can look past it.
+/// A known kernel bug (see [`FOLLOW_KNOWN_KERNEL_BUGS`]): KL, reverse KL and
+/// cross-entropy return `+inf` at the first token whose term is infinite and
+/// skip the entries after it, although their docs promise `InvalidEntry` for
+/// every invalid entry.
 fn stops_at<F: KernelFuzzFloat>(kernel: &str, pi: F, qi: F) -> bool {
     if !FOLLOW_KNOWN_KERNEL_BUGS {
         return false;
@@ -394,10 +396,9 @@ fn logit_matrix<F: KernelFuzzFloat>(
 
 /// The reference error of the logits kernel for one row: the scalar constructor's, teacher first.
 ///
-/// NOTE: the kernel checks the tail of a row (the tokens after its last full
-/// 32-token block) before the blocks, so it reports an invalid logit in the
-/// tail ahead of an earlier one. This known kernel bug is kept as an ignored
-/// test in tests/fuzz_regressions.rs; the model here follows the kernel.
+/// A known kernel bug (see [`FOLLOW_KNOWN_KERNEL_BUGS`]): the kernel checks the
+/// tail of a row (the tokens after its last full 32-token block) before the
+/// blocks, so it reports an invalid logit in the tail ahead of an earlier one.
 fn logits_row_error<F: KernelFuzzFloat>(
     teacher: ArrayView1<F>,
     student: ArrayView1<F>,
@@ -441,8 +442,8 @@ fn logits_kernel<F: KernelFuzzFloat>(z: ArrayView2<F>, y: ArrayView2<F>, tempera
     let first_bad = (0..rows).find_map(|row| {
         logits_row_error(z.row(row), y.row(row), temperature).map(|(input, e)| (row, input, e))
     });
-    // NOTE: the kernel multiplies by 1/T, which overflows for subnormal T, and
-    // then returns wrong values; a known kernel bug with an ignored test.
+    // A known kernel bug: the kernel multiplies by 1/T, which overflows for
+    // subnormal T, and then returns wrong values.
     let reciprocal_overflows = (F::one() / temperature).is_infinite();
     if FOLLOW_KNOWN_KERNEL_BUGS && reciprocal_overflows {
         return;
@@ -511,7 +512,7 @@ fn compare_logits_row<F: KernelFuzzFloat>(
         panic!("the scalar path rejected logits the kernel accepted at row {row}");
     };
     // A student probability that underflows to 0 makes the scalar KL +inf, while
-    // the kernel keeps ln q finite; the two answers then differ by design.
+    // the kernel keeps ln q finite, so the two results differ by design.
     let underflow = q
         .as_slice()
         .iter()
@@ -523,9 +524,9 @@ fn compare_logits_row<F: KernelFuzzFloat>(
     if underflow && scalar.is_infinite() {
         return;
     }
-    // NOTE: the kernel flushes a teacher probability below the smallest normal
-    // number to 0, so a token the student masks there gives a finite row, not
-    // +inf; a known kernel bug with an ignored test.
+    // A known kernel bug: the kernel flushes a teacher probability below the
+    // smallest normal number to 0. A token the student masks there then gives
+    // a finite row, not +inf.
     let subnormal_masked = p
         .as_slice()
         .iter()
@@ -708,11 +709,10 @@ fn pool_kernel<F: KernelFuzzFloat>(
 
 /// Returns the token of the invalid entry `geometric_pool_into` reports in `row`.
 ///
-/// NOTE: at each token the pool reads the inputs in order and stops at the
-/// first input of positive weight that is 0, without checking the inputs
-/// after it, although its docs promise `InvalidEntry` for every invalid
-/// entry. This known kernel bug is kept as an ignored test in
-/// tests/fuzz_regressions.rs; the model here follows the kernel.
+/// A known kernel bug (see [`FOLLOW_KNOWN_KERNEL_BUGS`]): at each token the
+/// pool reads the inputs in order and stops at the first input of positive
+/// weight that is 0, without checking the inputs after it, although its docs
+/// promise `InvalidEntry` for every invalid entry.
 fn expected_pool_entry<F: KernelFuzzFloat>(
     inputs: &[ArrayView2<F>],
     weights: &[F],

@@ -174,7 +174,8 @@ impl<F: Real> TokenGradient<F> {
         match *self {
             TokenGradient::KullbackLeibler => -pi / qi,
             TokenGradient::ReverseKullbackLeibler if pi.is_zero() => F::infinity(),
-            TokenGradient::ReverseKullbackLeibler => (qi / pi).ln() + one,
+            // ln q - ln p: the quotient q/p overflows when p is subnormal.
+            TokenGradient::ReverseKullbackLeibler => log_ratio(qi, pi) + one,
             TokenGradient::JensenShannon => half * (constant::<F>(2.0) * qi / (pi + qi)).ln(),
             TokenGradient::SquaredHellinger => half * (one - (pi / qi).sqrt()),
             TokenGradient::ChiSquared => one - (pi / qi) * (pi / qi),
@@ -534,7 +535,7 @@ impl<F: Real> MirrorDescent<F> {
 
         let objective = objective_value(divergence, &dense, weights, q)?;
         // Where the gradient loses all precision, as for Renyi orders near
-        // 1e300 at points that differ by rounding, the gap test can pass at a
+        // 1e270 at points that differ by rounding, the gap test can pass at a
         // point worse than the start. A projection is never worse than the
         // weighted mixture it starts from, so a result worse by more than the
         // tolerance is rejected.
