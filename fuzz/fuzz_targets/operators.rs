@@ -38,8 +38,7 @@ fn check_error<F: FuzzFloat>(operator: &AnyOperator<F>, error: &Error, disjoint_
         | Error::NotConverged { .. } => {}
         Error::DisjointSupports { .. } => assert!(
             operator.may_report_disjoint && (disjoint_ok || operator.disjoint_on_any_input),
-            "{} reported disjoint supports on overlapping inputs: {error:?}",
-            operator.name()
+            "{operator:?} reported disjoint supports where it cannot: {error:?}"
         ),
         _ => panic!(
             "{} returned an undocumented error: {error:?}",

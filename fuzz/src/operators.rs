@@ -229,8 +229,10 @@ pub fn operator<F: FuzzFloat>(
             let Some(weighting) = weighting(u)? else {
                 return Ok(None);
             };
-            // A power mean of order <= 0 is 0 wherever one pooled point is 0.
-            let disjoint = !(projection.order() > F::zero());
+            // A power mean of order <= 0 is 0 wherever one pooled point is 0. One
+            // of a tiny positive order underflows there: ln M_b ≈ ln W / b.
+            let tiny = F::from_f64_lossy(1e3) / F::max_value();
+            let disjoint = !(projection.order() > tiny);
             accept(InformationProjection::new(projection, weighting), disjoint)
         }
         3 => {

@@ -193,6 +193,10 @@ pub(crate) fn write_power_mean<F: Real>(
         *slot = log_power_mean(order, points, weights, token);
         max = max.max(*slot);
     }
+    // NOTE: a positive order below about 1e3 / F::MAX (3e-36 in f32) also ends
+    // here when no token is positive under every point: ln M_b(i) is about
+    // ln W_i / b, with W_i the weight of the points positive at i, and that
+    // overflows to -inf on every token.
     if max == F::neg_infinity() {
         return Err(Error::DisjointSupports {
             what: format!("power mean of order {order}"),
