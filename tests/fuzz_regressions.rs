@@ -748,3 +748,38 @@ fn reverse_kl_projection_subnormal_f64() {
 fn reverse_kl_projection_subnormal_f32() {
     reverse_kl_projection_subnormal_entry::<f32>();
 }
+
+/// The power mean of order -1.8e308 of two overlapping points: `b ln p`
+/// overflowed to `+inf` for every `p` below about 0.37, so the mean was 0 on
+/// every token and the projection reported disjoint supports.
+fn huge_negative_order_power_mean<F: Real>() {
+    let teacher =
+        Distribution::from_probs(&[F::from(0.1).unwrap(), F::from(0.9).unwrap()]).unwrap();
+    let student =
+        Distribution::from_probs(&[F::from(0.2).unwrap(), F::from(0.8).unwrap()]).unwrap();
+    let order = -F::max_value();
+    let projection = InformationProjection::single_teacher(
+        PowerMeanProjection::Amari { order },
+        F::from(0.5).unwrap(),
+    )
+    .unwrap();
+    let q = projection.build(&[teacher], &[student]).unwrap();
+    // M_b tends to min_k p_k as b -> -inf: (0.1, 0.8) normalized.
+    let expected = [F::from(0.1 / 0.9).unwrap(), F::from(0.8 / 0.9).unwrap()];
+    for (&qi, &ei) in q.as_slice().iter().zip(&expected) {
+        assert!(
+            (qi - ei).abs() <= F::from(8).unwrap() * F::epsilon(),
+            "q = {q:?}"
+        );
+    }
+}
+
+#[test]
+fn huge_negative_order_mean_f64() {
+    huge_negative_order_power_mean::<f64>();
+}
+
+#[test]
+fn huge_negative_order_mean_f32() {
+    huge_negative_order_power_mean::<f32>();
+}
