@@ -783,3 +783,54 @@ fn huge_negative_order_mean_f64() {
 fn huge_negative_order_mean_f32() {
     huge_negative_order_power_mean::<f32>();
 }
+
+/// Renyi of order 1.6e144 between `T0` and `T0` rounded by one ulp: the
+/// binomial expansion cancelled terms of size 1e128 and returned `+inf`, not a
+/// value near 0. With the start of the projection at `+inf`, mirror descent
+/// then returned a point mass as the projection of copies of `T0`.
+fn huge_renyi_order_near_equal_points<F: Real>() {
+    let mut probs = vec![F::zero(); 12];
+    probs[0] = F::from(0.9999694833523702).unwrap();
+    probs[2] = F::from(3.0516647629726174e-5).unwrap();
+    let teacher = Distribution::from_probs(&probs).unwrap();
+    let anchor = F::from(0.03906309605554284).unwrap();
+    let mixed: Vec<F> = probs
+        .iter()
+        .map(|&p| anchor * p + (F::one() - anchor) * p)
+        .collect();
+    let start = Distribution::from_probs(&mixed).unwrap();
+    let order = F::from(1.6404232265591757e144)
+        .filter(|order| order.is_finite())
+        .unwrap_or_else(F::max_value);
+    let divergence = Divergence::Renyi { order };
+    let value = divergence.compute(&teacher, &start).unwrap();
+    // The points differ by rounding, so D_b is at most the max log-ratio, a few ε.
+    assert!(
+        value <= F::from(4).unwrap() * F::epsilon(),
+        "D_b = {value:?}"
+    );
+
+    let weighting =
+        GeneralizedMixture::single_teacher(anchor, HistoryWeights::Window { length: 1 }).unwrap();
+    let solver = MirrorDescent::new(F::from(1e-6).unwrap(), 12).unwrap();
+    let projection = IterativeProjection::new(divergence, weighting, solver).unwrap();
+    let history = vec![teacher.clone(); 3];
+    match projection.build(std::slice::from_ref(&teacher), &history) {
+        Ok(q) => {
+            for (&qi, &ti) in q.as_slice().iter().zip(teacher.as_slice()) {
+                assert!((qi - ti).abs() <= F::from(1e-6).unwrap(), "q = {q:?}");
+            }
+        }
+        Err(error) => assert!(matches!(error, Error::NotConverged { .. }), "{error:?}"),
+    }
+}
+
+#[test]
+fn huge_renyi_order_near_equal_f64() {
+    huge_renyi_order_near_equal_points::<f64>();
+}
+
+#[test]
+fn huge_renyi_order_near_equal_f32() {
+    huge_renyi_order_near_equal_points::<f32>();
+}
