@@ -417,11 +417,10 @@ fn logits_row_error<F: KernelFuzzFloat>(
             let index = index + tail_start;
             return Some((input, Error::InvalidLogit { index, value }));
         }
-        match Distribution::from_logits(row, temperature) {
-            Err(error @ (Error::InvalidLogit { .. } | Error::AllMasked { .. })) => {
-                return Some((input, error));
-            }
-            _ => {}
+        if let Err(error @ (Error::InvalidLogit { .. } | Error::AllMasked { .. })) =
+            Distribution::from_logits(row, temperature)
+        {
+            return Some((input, error));
         }
     }
     None

@@ -232,7 +232,7 @@ pub fn operator<F: FuzzFloat>(
             // A power mean of order <= 0 is 0 wherever one pooled point is 0. One
             // of a tiny positive order underflows there: ln M_b ≈ ln W / b.
             let tiny = F::from_f64_lossy(1e3) / F::max_value();
-            let disjoint = !(projection.order() > tiny);
+            let disjoint = projection.order() <= tiny;
             accept(InformationProjection::new(projection, weighting), disjoint)
         }
         3 => {
