@@ -24,10 +24,19 @@ use ndarray::{Array1, Array2, ArrayView1};
 ///
 /// `InvalidOperatorOutput` is not among them: a built-in operator that writes
 /// something other than a distribution is a bug, whatever the inputs.
-fn check_error<F: FuzzFloat>(operator: &AnyOperator<F>, error: &Error, disjoint_ok: bool) {
+fn check_error<F: FuzzFloat>(
+    operator: &AnyOperator<F>,
+    error: &Error,
+    disjoint_ok: bool,
+    loose_inputs: bool,
+) {
     let inner = innermost(error);
     assert!(!error.to_string().is_empty());
     match inner {
+        // Inputs accepted with a sum tolerance above the default give outputs
+        // whose sum misses it too, which `build` reports.
+        Error::InvalidOperatorOutput { source, .. }
+            if loose_inputs && matches!(source.as_ref(), Error::NotNormalized { .. }) => {}
         Error::Empty { .. }
         | Error::VocabularyMismatch { .. }
         | Error::BatchSizeMismatch { .. }
@@ -45,6 +54,14 @@ fn check_error<F: FuzzFloat>(operator: &AnyOperator<F>, error: &Error, disjoint_
             operator.name()
         ),
     }
+}
+
+/// Tells whether entries sum to 1 within half the default tolerance, computed in `f64`.
+fn within_default_tolerance<'a, F: FuzzFloat>(values: impl Iterator<Item = &'a F>) -> bool {
+    let values: Vec<f64> = values.map(|v| v.widen()).collect();
+    let tolerance: F = default_sum_tolerance(values.len());
+    let sum: f64 = values.iter().sum();
+    (sum - 1.0).abs() <= 0.5 * tolerance.widen()
 }
 
 /// Tells whether some token is positive in every row of `points`, so no pool is empty.
@@ -84,7 +101,11 @@ fn check_anchoring<F: FuzzFloat>(operator: &AnyOperator<F>, q: &[F], teacher: &[
 }
 
 /// Checks `G(T0; T0, …, T0) = T0` for operators that declare `T0` a fixed point.
-fn check_fixed_point<F: FuzzFloat>(operator: &AnyOperator<F>, teachers: &[ArrayView1<F>]) {
+fn check_fixed_point<F: FuzzFloat>(
+    operator: &AnyOperator<F>,
+    teachers: &[ArrayView1<F>],
+    loose_inputs: bool,
+) {
     let Some(teacher) = teachers.first() else {
         return;
     };
@@ -113,7 +134,7 @@ fn check_fixed_point<F: FuzzFloat>(operator: &AnyOperator<F>, teachers: &[ArrayV
                 );
             }
         }
-        Err(error) => check_error(operator, &error, false),
+        Err(error) => check_error(operator, &error, false, loose_inputs),
     }
 }
 
@@ -145,6 +166,9 @@ fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
         .cloned()
         .collect();
     let overlap = supports_overlap(&all_views);
+    let loose_inputs = all_views
+        .iter()
+        .any(|view| !within_default_tolerance(view.iter()));
 
     match operator.build(&teachers, &students) {
         Ok(q) => {
@@ -153,12 +177,12 @@ fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
                 check_anchoring(&operator, q.as_slice(), teacher.as_slice());
             }
         }
-        Err(error) => check_error(&operator, &error, !overlap),
+        Err(error) => check_error(&operator, &error, !overlap, loose_inputs),
     }
 
     let same_length = all_views.iter().all(|v| v.len() == len);
     if same_length && len > 0 {
-        check_fixed_point(&operator, &teacher_views);
+        check_fixed_point(&operator, &teacher_views, loose_inputs);
     }
 
     // combine_into is public, so callers may pass views of any length.
@@ -180,12 +204,18 @@ fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
             let slice = out.as_slice().unwrap_or_default();
             check_probability_vector(slice, default_sum_tolerance(out_len));
         }
-        Err(error) => check_error(&operator, &error, true),
+        Err(error) => check_error(&operator, &error, true, loose_inputs),
     }
 
     let rows = u.int_in_range(1..=MAX_ROWS)?;
     let teacher_batches = batches::<F>(u, rows, len, 3)?;
     let student_batches = batches::<F>(u, rows, len, 4)?;
+    let loose_rows = teacher_batches
+        .iter()
+        .chain(&student_batches)
+        .flat_map(|batch| batch.rows())
+        .any(|row| !within_default_tolerance(row.iter()));
+    let loose_inputs = loose_inputs || loose_rows;
     match operator.build_batch(&teacher_batches, &student_batches) {
         Ok(q) => {
             check_batch(&q, default_sum_tolerance(q.vocab_size()));
@@ -193,7 +223,7 @@ fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
                 check_batch_anchoring(&operator, &q, teacher);
             }
         }
-        Err(error) => check_error(&operator, &error, true),
+        Err(error) => check_error(&operator, &error, true, loose_inputs),
     }
 
     let out_rows = if u.ratio(3, 4)? {
@@ -210,7 +240,7 @@ fn run<F: FuzzFloat>(u: &mut Unstructured) -> Result<()> {
                 check_probability_vector(&row, default_sum_tolerance(out_len));
             }
         }
-        Err(error) => check_error(&operator, &error, true),
+        Err(error) => check_error(&operator, &error, true, loose_inputs),
     }
     Ok(())
 }
