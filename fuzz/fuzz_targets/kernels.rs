@@ -25,7 +25,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, s};
 
 /// Tells whether the checks follow the known kernel bugs instead of the documented contract.
 ///
-/// NOTE: six kernel bugs are modelled here rather than fixed, because the
+/// NOTE: seven kernel bugs are modelled here rather than fixed, because the
 /// kernels are being rewritten.
 ///
 /// Each bug has a minimized input in `regressions/kernels/` and an ignored test
@@ -677,6 +677,12 @@ fn pool_kernel<F: KernelFuzzFloat>(
         bad_rows.is_empty(),
         "geometric_pool_into accepted invalid entries in rows {bad_rows:?}"
     );
+    // A known kernel bug: the pool divides the weights by their plain sum, which
+    // overflows for weights near the largest float and leaves every weight 0.
+    let total: F = weights.iter().copied().sum();
+    if FOLLOW_KNOWN_KERNEL_BUGS && total.is_infinite() {
+        return;
+    }
     for row in 0..rows {
         let points: Vec<ArrayView1<F>> = inputs.iter().map(|input| input.row(row)).collect();
         let Some((result, expected)) = scalar_pool(&points, weights, len) else {

@@ -117,9 +117,9 @@ fn check_fixed_point<F: FuzzFloat>(
     match operator.combine_into(teachers, &history, out.view_mut()) {
         Ok(()) => {
             for (index, (&qi, &ti)) in out.iter().zip(teacher.iter()).enumerate() {
-                // The rounding budget of the anchoring check for each application
-                // of a base operator; two nested `Iterate`s of 3 steps apply it 9
-                // times, so the budget is 16 times as large.
+                // Each application of a base operator gets the rounding budget of
+                // the anchoring check. Two nested `Iterate`s of 3 steps apply one
+                // 9 times, so the budget here is 16 times as large.
                 let log = ti.max(F::min_positive_value()).ln().abs();
                 let relative = F::from_f64_lossy(16.0) * (F::from_f64_lossy(64.0) + log);
                 // Mirror descent stops within its tolerance of the projection, and
