@@ -539,7 +539,13 @@ impl<F: Real> MirrorDescent<F> {
         // point worse than the start. A projection is never worse than the
         // weighted mixture it starts from, so a result worse by more than the
         // tolerance is rejected.
-        if iterations > 0 && !(objective <= start_objective + self.tolerance) {
+        // A NaN on either side counts as worse.
+        let bound = start_objective + self.tolerance;
+        let within = matches!(
+            objective.partial_cmp(&bound),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        );
+        if iterations > 0 && !within {
             return Err(self.not_converged(iterations, gap));
         }
         out.assign(&ArrayView1::from(&q[..]));
