@@ -863,3 +863,33 @@ fn pool_weights_near_max_f64() {
 fn pool_weights_near_max_f32() {
     pool_weights_near_max::<f32>();
 }
+
+/// The geometric pool with `a = 1` and teacher weights `[1, 1e-30]`: its
+/// declared anchor weight `a w_0` is 1, and `anchors_pointwise()` claimed
+/// `q >= T0` on every token, but the second teacher's zero makes `q_0 = 0`.
+fn tiny_second_teacher_weight_breaks_anchoring<F: Real>() {
+    let weights = Weights::new(&[F::one(), F::from(1e-30).unwrap()]).unwrap();
+    let weighting = GeneralizedMixture::new(F::one(), weights, HistoryWeights::Latest).unwrap();
+    let projection = InformationProjection::new(PowerMeanProjection::ReverseKl, weighting).unwrap();
+    assert_eq!(projection.anchor_weight(), F::one());
+    assert!(!projection.anchors_pointwise());
+
+    let teacher = Distribution::<F>::uniform(3).unwrap();
+    let other =
+        Distribution::from_probs(&[F::zero(), F::from(0.5).unwrap(), F::from(0.5).unwrap()])
+            .unwrap();
+    let q = projection
+        .build(&[teacher.clone(), other], std::slice::from_ref(&teacher))
+        .unwrap();
+    assert_eq!(q.as_slice()[0], F::zero());
+}
+
+#[test]
+fn tiny_teacher_weight_anchoring_f64() {
+    tiny_second_teacher_weight_breaks_anchoring::<f64>();
+}
+
+#[test]
+fn tiny_teacher_weight_anchoring_f32() {
+    tiny_second_teacher_weight_breaks_anchoring::<f32>();
+}

@@ -118,7 +118,9 @@ impl<F: Real> OperatorProperties<F> for InformationProjection<F> {
     fn anchors_pointwise(&self) -> bool {
         let order = self.projection().order();
         let anchor = self.anchor_weight();
-        if order == F::one() || anchor >= F::one() {
+        // a w_0 = 1 makes the output T0 only if no other teacher has weight: a
+        // power mean of order <= 0 is 0 wherever a point of any weight is 0.
+        if order == F::one() || (anchor >= F::one() && teacher_weight_on_first(self.weighting())) {
             return true;
         }
         if order < F::one() || !self.weighting().reads_latest_only() {
