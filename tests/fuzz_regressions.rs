@@ -301,7 +301,7 @@ fn reverse_kl_input_names_f32() {
 /// A two-input row kernel of `metadistill::kernels`.
 type PairKernel<F> = fn(ArrayView2<F>, ArrayView2<F>, ArrayViewMut1<F>) -> metadistill::Result<()>;
 
-/// A row whose token 0 has `q = 0 < p` and whose token 10 is negative. The KL,
+/// Checks a row whose token 0 has `q = 0 < p` and whose token 10 is negative. The KL,
 /// reverse KL and cross-entropy kernels stopped at the infinite term and
 /// returned `+inf` without reading token 10, although their docs promise
 /// `InvalidEntry` for every invalid entry.
@@ -511,7 +511,8 @@ fn noisy_student_teacher_weights_f32() {
     noisy_student_ignores_teacher_weights::<f32>();
 }
 
-/// A student's output carried the meta-teacher's input weights divided by their
+/// Checks that students copy input weights. A student's output carried the
+/// meta-teacher's input weights divided by their
 /// sum a second time, which moved a weight by one unit in the last place, such
 /// as 0.4994834798218429 to 0.4994834798218428. Among the weight pairs
 /// `(k, 97 - k)` some change under a second normalization; the students must

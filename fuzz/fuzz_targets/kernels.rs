@@ -234,7 +234,7 @@ fn magnitude<F: KernelFuzzFloat>(p: &[F], q: &[F]) -> f64 {
         .sum()
 }
 
-/// The tolerance between a kernel and the scalar path for a row of magnitude `size`.
+/// Returns the tolerance between a kernel and the scalar path for a row of magnitude `size`.
 ///
 /// The kernels evaluate `ln` with their own polynomials, accurate to a few ulps.
 /// They also split each term differently from the scalar path. The two paths
@@ -394,7 +394,7 @@ fn logit_matrix<F: KernelFuzzFloat>(
     Ok(matrix)
 }
 
-/// The reference error of the logits kernel for one row: the scalar constructor's, teacher first.
+/// Returns the reference error of the logits kernel for one row: the scalar constructor's, teacher first.
 ///
 /// A known kernel bug (see [`FOLLOW_KNOWN_KERNEL_BUGS`]): the kernel checks the
 /// tail of a row (the tokens after its last full 32-token block) before the
