@@ -7,7 +7,9 @@
 //! libFuzzer reports as a crash.
 
 use libfuzzer_sys::arbitrary::{Result as DecodeResult, Unstructured};
-use metadistill::{Distribution, DistributionBatch, Error, Real, default_sum_tolerance};
+use metadistill::{
+    Distribution, DistributionBatch, Divergence, Error, Real, default_sum_tolerance,
+};
 use ndarray::{Array1, Array2};
 
 /// The largest vocabulary size a decoded vector gets; small sizes keep runs fast.
@@ -458,3 +460,82 @@ fn check_batch_probs_error(error: &Error) {
         "batch from_probs returned an undocumented error: {error:?}"
     );
 }
+
+/// Returns the error inside any number of [`Error::InRow`] wrappers.
+pub fn innermost(error: &Error) -> &Error {
+    match error {
+        Error::InRow { source, .. } => innermost(source),
+        other => other,
+    }
+}
+
+/// Decodes a divergence: every variant, Renyi at an arbitrary order.
+pub fn divergence<F: FuzzFloat>(u: &mut Unstructured) -> DecodeResult<Divergence<F>> {
+    Ok(match u.int_in_range(0..=8)? {
+        0 => Divergence::KullbackLeibler,
+        1 => Divergence::ReverseKullbackLeibler,
+        2 => Divergence::JensenShannon,
+        3 => Divergence::JensenShannonDistance,
+        4 => Divergence::TotalVariation,
+        5 => Divergence::Hellinger,
+        6 => Divergence::SquaredHellinger,
+        7 => Divergence::ChiSquared,
+        _ => Divergence::Renyi { order: value(u)? },
+    })
+}
+
+/// Decodes a number in `[0, 1]` on a grid of 2^16 steps, so that ordinary weights are common.
+pub fn unit_interval<F: FuzzFloat>(u: &mut Unstructured) -> DecodeResult<F> {
+    let step: u16 = u.arbitrary()?;
+    Ok(F::from_f64_lossy(f64::from(step) / f64::from(u16::MAX)))
+}
+
+/// Decodes a number that is mostly in `[0, 1]` and sometimes any float.
+pub fn weight_like<F: FuzzFloat>(u: &mut Unstructured) -> DecodeResult<F> {
+    if u.ratio(3, 4)? {
+        unit_interval(u)
+    } else {
+        value(u)
+    }
+}
+
+/// Decodes up to `max` distributions, each of length `len` or, rarely, another length.
+pub fn distributions<F: FuzzFloat>(
+    u: &mut Unstructured,
+    len: usize,
+    max: usize,
+) -> DecodeResult<Vec<Distribution<F>>> {
+    let count = u.int_in_range(0..=max)?;
+    let mut list = Vec::new();
+    for _ in 0..count {
+        let this_len = if u.ratio(15, 16)? { len } else { length(u)? };
+        if let Some(d) = distribution(u, this_len)? {
+            list.push(d);
+        }
+    }
+    Ok(list)
+}
+
+/// Decodes up to `max` batches of `rows × len`, each rarely with another number of rows.
+pub fn batches<F: FuzzFloat>(
+    u: &mut Unstructured,
+    rows: usize,
+    len: usize,
+    max: usize,
+) -> DecodeResult<Vec<DistributionBatch<F>>> {
+    let count = u.int_in_range(0..=max)?;
+    let mut list = Vec::new();
+    for _ in 0..count {
+        let this_rows = if u.ratio(15, 16)? {
+            rows
+        } else {
+            u.int_in_range(0..=MAX_ROWS)?
+        };
+        if let Some(b) = batch(u, this_rows, len)? {
+            list.push(b);
+        }
+    }
+    Ok(list)
+}
+
+pub mod operators;

@@ -553,6 +553,7 @@ impl<F: Real> MetaTeacherOperator<F> for GeneralizedMixture<F> {
         check_view_lengths(teachers, students, out.len())?;
         let mut weights = Vec::new();
         self.pool_weights_into(teachers, students, &mut weights)?;
+        check_view_lengths(teachers, students, out.len())?;
 
         out.fill(F::zero());
         for (point, &weight) in teachers.iter().chain(students).zip(&weights) {

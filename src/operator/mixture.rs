@@ -3,7 +3,7 @@
 use ndarray::{ArrayView1, ArrayViewMut1, Zip};
 
 use crate::error::{Error, Result};
-use crate::operator::MetaTeacherOperator;
+use crate::operator::{MetaTeacherOperator, check_view_lengths};
 use crate::real::{Compact, Real, to_f64};
 
 /// The convex mixture of the base teacher and the latest student.
@@ -112,16 +112,7 @@ impl<F: Real> MetaTeacherOperator<F> for ConvexMixture<F> {
         let student = students.last().ok_or(Error::Empty {
             what: "student history",
         })?;
-        // Zip panics on views of different lengths, and callers may pass any views.
-        for (what, found) in [("base teacher", teacher.len()), ("student", student.len())] {
-            if found != out.len() {
-                return Err(Error::LengthMismatch {
-                    what,
-                    expected: out.len(),
-                    found,
-                });
-            }
-        }
+        check_view_lengths(teachers, std::slice::from_ref(student), out.len())?;
 
         let a = self.anchor;
         let b = F::one() - a;

@@ -279,18 +279,23 @@ fn check_inputs(
     Ok(vocab_size)
 }
 
-/// Checks that every teacher and student view is `len` long.
+/// Checks that every view an operator reads has the length of its output.
 ///
-/// `Zip` panics on views of different lengths, and callers of `combine_into`
-/// may pass any views, so operators that zip call this first.
+/// `combine_into` is public, so callers may pass views of any length, and
+/// ndarray's `Zip` panics on views of different lengths.
+///
+/// # Errors
+///
+/// [`Error::LengthMismatch`] naming the first teacher or student whose length
+/// differs from `len`.
 pub(crate) fn check_view_lengths<F>(
     teachers: &[ArrayView1<F>],
     students: &[ArrayView1<F>],
     len: usize,
 ) -> Result<()> {
-    let teachers = teachers.iter().map(|view| ("base teacher", view.len()));
-    let students = students.iter().map(|view| ("student", view.len()));
-    for (what, found) in teachers.chain(students) {
+    let teacher_lengths = teachers.iter().map(|view| ("base teacher", view.len()));
+    let student_lengths = students.iter().map(|view| ("student", view.len()));
+    for (what, found) in teacher_lengths.chain(student_lengths) {
         if found != len {
             return Err(Error::LengthMismatch {
                 what,

@@ -196,6 +196,10 @@ pub(crate) fn write_power_mean<F: Real>(
         *slot = log_power_mean(order, points, weights, token);
         max = max.max(*slot);
     }
+    // NOTE: a positive order below about 1e3 / F::MAX (3e-36 in f32) also ends
+    // here when no token is positive under every point: ln M_b(i) is about
+    // ln W_i / b, with W_i the weight of the points positive at i, and that
+    // overflows to -inf on every token.
     if max == F::neg_infinity() {
         return Err(Error::DisjointSupports {
             what: format!("power mean of order {}", Compact(order)),
@@ -228,18 +232,36 @@ fn log_power_mean<F: Real>(order: F, points: &[ArrayView1<F>], weights: &[F], to
         return sum.value();
     }
 
+    let centre = log_centre(order, active().map(|(p, _)| p));
+    if !centre.is_finite() {
+        // b > 0: every point is 0 at this token. b < 0: one point is 0, so the mean is 0.
+        return F::neg_infinity();
+    }
     if order.abs() < constant(SMALL_ORDER) {
-        return log_power_mean_small_order(order, active);
+        return log_power_mean_small_order(order, centre, active);
     }
 
-    // Log-sum-exp of ln w_k + b ln p_k; a zero p_k gives -inf (b > 0) or +inf (b < 0).
-    let exponent = |(p, w): (F, F)| w.ln() + order * p.ln();
+    // Log-sum-exp of ln w_k + b (ln p_k - c). Every b (ln p_k - c) is at most
+    // 0, while b ln p_k alone overflows for huge |b| (b = -1.8e308 at p = 0.1)
+    // and made the mean 0 where no point is 0. A zero p_k (b > 0) gives -inf.
+    let exponent = |(p, w): (F, F)| w.ln() + order * (p.ln() - centre);
     let max = active().map(exponent).fold(F::neg_infinity(), F::max);
-    if !max.is_finite() {
-        return max / order;
-    }
     let sum = compensated_sum(active().map(|pair| (exponent(pair) - max).exp()));
-    (max + sum.ln()) / order
+    centre + (max + sum.ln()) / order
+}
+
+/// Returns the centre `c` of the power mean of order `b` at one token: the
+/// largest `ln p_k` for `b > 0`, the smallest for `b < 0`.
+///
+/// With it every `b (ln p_k - c)` is at most 0. It is `-inf` when every point
+/// is 0 (`b > 0`) or some point is 0 (`b < 0`), and then so is `ln M_b`.
+fn log_centre<F: Real>(order: F, values: impl Iterator<Item = F>) -> F {
+    let logs = values.map(F::ln);
+    if order > F::zero() {
+        logs.fold(F::neg_infinity(), F::max)
+    } else {
+        logs.fold(F::infinity(), F::min)
+    }
 }
 
 /// The order below which power means and Amari divergences use `expm1(b ln x)` forms.
@@ -249,18 +271,23 @@ fn log_power_mean<F: Real>(order: F, points: &[ArrayView1<F>], weights: &[F], to
 /// order away once `|b|` is below the machine epsilon.
 const SMALL_ORDER: f64 = 0.125;
 
-/// Computes `ln M_b` for `0 < |b| < 1/8` as `ln(1 + Σ_k w_k expm1(b ln p_k) / W) / b`.
+/// Computes `ln M_b` for `0 < |b| < 1/8` as `c + ln(1 + Σ_k w_k expm1(b (ln p_k - c)) / W) / b`.
 ///
-/// `W = Σ_k w_k` drops out when the output is normalized. Every
-/// `expm1(b ln p_k)` has the sign of `-b`, so the sum has no cancellation and
-/// the result tends to the geometric mean `Σ_k w_k ln p_k / W` as `b -> 0`.
+/// `W = Σ_k w_k`, and `c` is the finite centre from [`log_centre`], so every
+/// `b (ln p_k - c)` is at most 0 and every `expm1` term has the same sign: the
+/// sum has no cancellation, and equal points give exactly `ln p`. Without the
+/// centre, `expm1(b ln p)` lies near -1 for tiny `p` (`b ln p = -30` at
+/// `b = 0.1`, `p = 1e-132`), and `ln_1p` of it kept only three digits of the
+/// mean. The result tends to the geometric mean `Σ_k w_k ln p_k / W` as `b -> 0`.
 fn log_power_mean_small_order<F: Real, I: Iterator<Item = (F, F)>>(
     order: F,
+    centre: F,
     active: impl Fn() -> I,
 ) -> F {
     let total_weight = compensated_sum(active().map(|(_, w)| w));
-    let sum = compensated_sum(active().map(|(p, w)| w * (order * p.ln()).exp_m1()));
-    (sum / total_weight).ln_1p() / order
+    let terms = active().map(|(p, w)| w * (order * (p.ln() - centre)).exp_m1());
+    let sum = compensated_sum(terms);
+    centre + (sum / total_weight).ln_1p() / order
 }
 
 /// Checks the pooled points and weights against each other and the output length.

@@ -69,12 +69,16 @@ impl<F: Real> OperatorProperties<F> for ConvexMixture<F> {
 }
 
 /// Tells whether all the teacher weight sits on `T0`, so the fixed point is `T0` itself.
+///
+/// [`Weights`](crate::Weights) accepts sums within rounding of 1, so `w_0 = 1`
+/// can come with tiny positive weights on other teachers. Those weights must be
+/// 0 as well: a power mean of order <= 0 is 0 wherever a point of any positive
+/// weight is 0, however small the weight.
 fn teacher_weight_on_first<F: Real>(weighting: &GeneralizedMixture<F>) -> bool {
-    weighting
-        .teacher_weights()
-        .as_slice()
-        .first()
-        .is_some_and(|&weight| weight >= F::one())
+    match weighting.teacher_weights().as_slice().split_first() {
+        Some((&first, rest)) => first >= F::one() && rest.iter().all(|weight| weight.is_zero()),
+        None => false,
+    }
 }
 
 impl<F: Real> OperatorProperties<F> for GeneralizedMixture<F> {
@@ -114,7 +118,9 @@ impl<F: Real> OperatorProperties<F> for InformationProjection<F> {
     fn anchors_pointwise(&self) -> bool {
         let order = self.projection().order();
         let anchor = self.anchor_weight();
-        if order == F::one() || anchor >= F::one() {
+        // a w_0 = 1 makes the output T0 only if no other teacher has weight: a
+        // power mean of order <= 0 is 0 wherever a point of any weight is 0.
+        if order == F::one() || (anchor >= F::one() && teacher_weight_on_first(self.weighting())) {
             return true;
         }
         if order < F::one() || !self.weighting().reads_latest_only() {

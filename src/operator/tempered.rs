@@ -169,10 +169,13 @@ pub(crate) fn check_temperature<F: Real>(temperature: F) -> Result<()> {
 pub(crate) fn temper_in_place<F: Real>(mut values: ArrayViewMut1<F>, temperature: F) {
     let mut max = F::neg_infinity();
     for value in values.iter_mut() {
-        *value = value.ln() / temperature;
+        *value = value.ln();
         max = max.max(*value);
     }
-    values.mapv_inplace(|l| (l - max).exp());
+    // Subtract the maximum before dividing by τ: at τ = 1e-44 in f32, ln p / τ
+    // overflows to -inf for every p < 1, and -inf - (-inf) is NaN. This way the
+    // largest entry gets exp(0) = 1 and the sum is at least 1.
+    values.mapv_inplace(|l| ((l - max) / temperature).exp());
     let sum = compensated_sum(values.iter().copied());
     values.mapv_inplace(|v| v / sum);
 }
@@ -189,8 +192,8 @@ impl<F: Real> MetaTeacherOperator<F> for TemperedMixture<F> {
     ///
     /// - [`Error::TeacherCount`] unless exactly one base teacher is given.
     /// - [`Error::Empty`] if `students` is empty.
-    /// - [`Error::LengthMismatch`] if the teacher or the last student is not
-    ///   as long as `out`.
+    /// - [`Error::LengthMismatch`] if the teacher or the last student is not as
+    ///   long as `out`.
     fn combine_into(
         &self,
         teachers: &[ArrayView1<F>],

@@ -30,8 +30,10 @@ pub struct RecursionRecord<F: Real = f64> {
     /// The anchor weight the schedule gave the operator for this step; `None` at `g = 0`.
     pub anchor_weight: Option<F>,
     /// The one-step bound `(1 - a) D(S_{g-1}) + ε∞_g`; `None` at `g = 0`.
+    /// The product is 0 when `a = 1`, even if `D(S_{g-1}) = +inf`.
     pub step_bound: Option<F>,
     /// The chained bound `B_g = (1 - a) B_{g-1} + ε∞_g` with `B_0 = D(S_0)`.
+    /// The product is 0 when `a = 1`, even if `B_{g-1} = +inf`.
     pub bound: F,
     /// The observed ratio `D(S_g) / D(S_{g-1})`; `None` at `g = 0` or after `D = 0`.
     pub ratio: Option<F>,
@@ -99,6 +101,18 @@ impl<F: Real> RecursionTrajectory<F> {
             .iter()
             .filter_map(|r| r.fit_error_max)
             .reduce(F::max)
+    }
+}
+
+/// Returns `factor · value`, and 0 for a zero factor even if `value` is `+inf`.
+///
+/// With `a = 1` the meta-teacher is the teacher itself, so the bound does not
+/// depend on the previous divergence, and `0 · inf` would be NaN.
+fn scale<F: Real>(factor: F, value: F) -> F {
+    if factor.is_zero() {
+        F::zero()
+    } else {
+        factor * value
     }
 }
 
@@ -421,8 +435,8 @@ impl<'a, F: Real> Recursion<'a, F> {
             generation,
             divergence,
             anchor_weight: Some(anchor),
-            step_bound: Some(contraction * previous.divergence + fit_error_max),
-            bound: contraction * previous.bound + fit_error_max,
+            step_bound: Some(scale(contraction, previous.divergence) + fit_error_max),
+            bound: scale(contraction, previous.bound) + fit_error_max,
             ratio: (previous.divergence > F::zero() && previous.divergence.is_finite())
                 .then(|| divergence / previous.divergence),
             effective_anchor_weight: Some(effective_anchor_weight_batch(&meta_teacher, reference)?),

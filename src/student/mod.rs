@@ -132,5 +132,19 @@ pub(crate) fn batch_like<F: Real>(
     probs: ndarray::Array2<F>,
     meta_teacher: &DistributionBatch<F>,
 ) -> Result<DistributionBatch<F>> {
-    DistributionBatch::from_probs(&probs)?.with_input_weights(meta_teacher.input_weights())
+    let batch = DistributionBatch::from_probs(&probs)?;
+    Ok(with_weights_of(batch, meta_teacher))
+}
+
+/// Returns `batch` with the input weights of `meta_teacher`, copied bit for bit.
+///
+/// `with_input_weights` divides the weights by their sum again, which can move
+/// a weight by one unit in the last place; the meta-teacher's weights are
+/// already valid. Both batches have one row per input.
+pub(crate) fn with_weights_of<F: Real>(
+    batch: DistributionBatch<F>,
+    meta_teacher: &DistributionBatch<F>,
+) -> DistributionBatch<F> {
+    let (probs, _) = batch.into_parts();
+    DistributionBatch::from_valid(probs, meta_teacher.input_weights().to_owned())
 }

@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::batch::DistributionBatch;
+use crate::batch::{DistributionBatch, check_same_shape};
 use crate::divergence::Divergence;
 use crate::error::{Error, Result};
 use crate::real::{Compact, Real, to_f64};
@@ -295,8 +295,10 @@ impl<F: Real> Student<F> for NoisyStudent<F> {
     ///   every `ε∞` above about 745 in `f64` or 104 in `f32`, the negative log
     ///   of the smallest positive float.
     fn fit(&mut self, meta_teacher: &DistributionBatch<F>) -> Result<DistributionBatch<F>> {
+        // The direction reads the teacher's rows alone, so its input weights may differ.
         if let ErrorDirection::AgainstTeacher(teacher) = &self.direction {
-            teacher.check_compatible(meta_teacher, "meta-teacher batch")?;
+            let shapes = (teacher.probs().dim(), meta_teacher.probs().dim());
+            check_same_shape(shapes.0, shapes.1, "meta-teacher batch")?;
         }
 
         let mut out = Array2::zeros((meta_teacher.n_inputs(), meta_teacher.vocab_size()));

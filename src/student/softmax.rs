@@ -9,8 +9,8 @@ use crate::distribution::check_element_count;
 use crate::divergence::{Divergence, expected_kl};
 use crate::error::{Error, Result};
 use crate::real::{Real, constant, to_f64};
-use crate::student::Student;
 use crate::student::optimize::{FitReport, minimize};
+use crate::student::{Student, with_weights_of};
 
 /// The capacity limit of a [`SoftmaxStudent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -547,9 +547,7 @@ impl<F: Real> Student<F> for SoftmaxStudent<F> {
             return Err(error);
         }
 
-        let prediction = self
-            .predict()?
-            .with_input_weights(meta_teacher.input_weights())?;
+        let prediction = with_weights_of(self.predict()?, meta_teacher);
         report.loss = expected_kl(meta_teacher, &prediction)?;
         self.report = Some(report);
         Ok(prediction)
