@@ -1,8 +1,8 @@
 //! Error paths of the batched kernels, and the values of the mixture and the geometric pool.
 //!
 //! Each check is a generic function run for f32 and for f64. The kernels
-//! report an offending value as `f64`, so checks compare it after converting
-//! the input entry with `f64::from` (exact for both types).
+//! report an offending value as `f64`, so checks compare it with the input
+//! entry widened to `f64`, which is exact for both types.
 
 use metadistill::Error;
 use metadistill::kernels::{
@@ -235,8 +235,8 @@ fn mixture_writes_convex_combination<F: KernelFloat>() -> Result<(), Error> {
     let student = array![[0.2, 0.5, 0.3], [0.6, 0.2, 0.2]].mapv(c::<F>);
     let mut out = Array2::zeros((2, 3));
     mixture_into(c(0.25), teacher.view(), student.view(), out.view_mut())?;
-    // Both sides round two products and a sum of values below 1, each to at
-    // most ε/2 absolute, so they differ by at most 3ε; 4ε leaves a margin.
+    // Each side rounds at most three operations on values below 1, so each is
+    // within 1.5 ε of the exact mixture, and 4 ε leaves a margin.
     let tolerance = c::<F>(4.0) * F::epsilon();
     for ((&q, &t), &s) in out.iter().zip(&teacher).zip(&student) {
         let expected = c::<F>(0.25) * t + c::<F>(0.75) * s;
@@ -290,8 +290,8 @@ fn geometric_pool_matches_direct_formula<F: KernelFloat>() -> Result<(), Error> 
     geometric_pool_into(&[a.view(), b.view()], &[c(3.0), F::one()], out.view_mut())?;
     // The direct formula in `F` rounds two `powf`, a product, a 37-term sum
     // and a quotient, and the kernel rounds its own `ln`, `exp` and
-    // normalization, each a few ε relative. Outputs are below 1, so 45ε
-    // absolute (1e-14 on f64) bounds the difference with room to spare.
+    // normalization, each a few ε relative. Outputs are below 1, so 45 ε
+    // absolute (1e-14 on f64, 5.4e-6 on f32) bounds the difference with room to spare.
     let tolerance = c::<F>(45.0) * F::epsilon();
     for row in 0..3 {
         let raw: Vec<F> = (0..columns)
