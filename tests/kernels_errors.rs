@@ -1,19 +1,70 @@
 //! Error paths of the batched kernels, and the values of the mixture and the geometric pool.
+//!
+//! Each check is a generic function run for f32 and for f64. The kernels
+//! report an offending value as `f64`, so checks compare it with the input
+//! entry widened to `f64`, which is exact for both types.
 
 use metadistill::Error;
 use metadistill::kernels::{
-    cross_entropy_rows, dot_rows, entropy_rows, geometric_pool_into, js_rows, kl_from_logits_rows,
-    kl_rows, mixture_into, reverse_kl_rows, selected_features,
+    KernelFloat, cross_entropy_rows, dot_rows, entropy_rows, geometric_pool_into, js_rows,
+    kl_from_logits_rows, kl_rows, mixture_into, reverse_kl_rows, selected_features,
 };
 use ndarray::{Array1, Array2, array};
 
-fn uniform(rows: usize, columns: usize) -> Array2<f64> {
-    Array2::from_elem((rows, columns), 1.0 / columns as f64)
+/// Converts an `f64` literal to `F`.
+fn c<F: KernelFloat>(value: f64) -> F {
+    F::from(value).expect("every f64 literal here fits in f32")
 }
 
-#[test]
-fn shape_mismatch_is_reported() {
-    let p = uniform(3, 40);
+/// Converts `F` to `f64`, exactly for f32 and f64.
+fn widen<F: KernelFloat>(value: F) -> f64 {
+    value.to_f64().expect("f32 and f64 convert to f64")
+}
+
+/// Runs each generic check for `f32` and for `f64`.
+macro_rules! for_both_floats {
+    ($($name:ident),* $(,)?) => {
+        mod f32_cases {
+            $(#[test] fn $name() { super::$name::<f32>(); })*
+        }
+        mod f64_cases {
+            $(#[test] fn $name() { super::$name::<f64>(); })*
+        }
+    };
+}
+
+/// Runs each generic check that returns a `Result` for `f32` and for `f64`.
+macro_rules! for_both_floats_fallible {
+    ($($name:ident),* $(,)?) => {
+        mod f32_fallible_cases {
+            $(#[test] fn $name() -> Result<(), metadistill::Error> { super::$name::<f32>() })*
+        }
+        mod f64_fallible_cases {
+            $(#[test] fn $name() -> Result<(), metadistill::Error> { super::$name::<f64>() })*
+        }
+    };
+}
+
+for_both_floats!(
+    shape_mismatch_is_reported,
+    invalid_entries_name_row_and_index,
+    logits_errors_are_reported,
+    mixture_errors_are_reported,
+    geometric_pool_errors_are_reported,
+    kl_reports_the_first_invalid_entry_of_a_long_row,
+);
+
+for_both_floats_fallible!(
+    mixture_writes_convex_combination,
+    geometric_pool_matches_direct_formula,
+);
+
+fn uniform<F: KernelFloat>(rows: usize, columns: usize) -> Array2<F> {
+    Array2::from_elem((rows, columns), F::one() / c(columns as f64))
+}
+
+fn shape_mismatch_is_reported<F: KernelFloat>() {
+    let p = uniform::<F>(3, 40);
     let mut out = Array1::zeros(3);
     let fewer_rows = uniform(2, 40);
     let fewer_columns = uniform(3, 39);
@@ -49,13 +100,12 @@ fn shape_mismatch_is_reported() {
     assert!(matches!(error, Error::BatchSizeMismatch { .. }));
 }
 
-#[test]
-fn invalid_entries_name_row_and_index() {
+fn invalid_entries_name_row_and_index<F: KernelFloat>() {
     for index in [5, 38] {
         // Index 5 sits in a vector block, 38 in the scalar tail of a 40-token row.
-        let p = uniform(3, 40);
-        let mut q = uniform(3, 40);
-        q[[2, index]] = f64::NAN;
+        let p = uniform::<F>(3, 40);
+        let mut q = uniform::<F>(3, 40);
+        q[[2, index]] = F::nan();
         let mut out = Array1::zeros(3);
         let error = kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
         match error {
@@ -75,9 +125,9 @@ fn invalid_entries_name_row_and_index() {
         }
     }
 
-    let mut p = uniform(2, 20);
-    p[[1, 3]] = -0.25;
-    let q = uniform(2, 20);
+    let mut p = uniform::<F>(2, 20);
+    p[[1, 3]] = c(-0.25);
+    let q = uniform::<F>(2, 20);
     let mut out = Array1::zeros(2);
     let message = cross_entropy_rows(p.view(), q.view(), out.view_mut())
         .unwrap_err()
@@ -89,27 +139,28 @@ fn invalid_entries_name_row_and_index() {
         Error::InvalidEntry {
             row: 1,
             index: 3,
+            value,
             ..
-        }
+        } if value == widen(p[[1, 3]])
     ));
-    p[[1, 3]] = f64::INFINITY;
+    p[[1, 3]] = F::infinity();
     let error = js_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
     assert!(matches!(
         error,
         Error::InvalidEntry {
             row: 1,
             index: 3,
+            value,
             ..
-        }
+        } if value == f64::INFINITY
     ));
 }
 
-#[test]
-fn logits_errors_are_reported() {
-    let teacher = Array2::<f64>::zeros((2, 30));
-    let student = Array2::<f64>::zeros((2, 30));
+fn logits_errors_are_reported<F: KernelFloat>() {
+    let teacher = Array2::<F>::zeros((2, 30));
+    let student = Array2::<F>::zeros((2, 30));
     let mut out = Array1::zeros(2);
-    for temperature in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+    for temperature in [F::zero(), -F::one(), F::nan(), F::infinity()] {
         let error =
             kl_from_logits_rows(teacher.view(), student.view(), temperature, out.view_mut())
                 .unwrap_err();
@@ -117,11 +168,19 @@ fn logits_errors_are_reported() {
             matches!(error, Error::InvalidTemperature { .. }),
             "{temperature}"
         );
+        match error {
+            Error::InvalidTemperature { value } if temperature.is_nan() => {
+                assert!(value.is_nan(), "{value}");
+            }
+            Error::InvalidTemperature { value } => assert_eq!(value, widen(temperature)),
+            other => panic!("unexpected error {other}"),
+        }
     }
 
     let mut bad = student.clone();
-    bad[[1, 20]] = f64::INFINITY;
-    let error = kl_from_logits_rows(teacher.view(), bad.view(), 1.0, out.view_mut()).unwrap_err();
+    bad[[1, 20]] = F::infinity();
+    let error =
+        kl_from_logits_rows(teacher.view(), bad.view(), F::one(), out.view_mut()).unwrap_err();
     assert!(matches!(
         error,
         Error::InvalidEntry {
@@ -131,9 +190,10 @@ fn logits_errors_are_reported() {
             ..
         }
     ));
-    bad[[1, 20]] = 0.0;
-    bad[[0, 2]] = f64::NAN;
-    let error = kl_from_logits_rows(bad.view(), teacher.view(), 1.0, out.view_mut()).unwrap_err();
+    bad[[1, 20]] = F::zero();
+    bad[[0, 2]] = F::nan();
+    let error =
+        kl_from_logits_rows(bad.view(), teacher.view(), F::one(), out.view_mut()).unwrap_err();
     assert!(matches!(
         error,
         Error::InvalidEntry {
@@ -145,14 +205,14 @@ fn logits_errors_are_reported() {
     ));
 
     let mut masked = teacher.clone();
-    masked.row_mut(1).fill(f64::NEG_INFINITY);
+    masked.row_mut(1).fill(F::neg_infinity());
     let error =
-        kl_from_logits_rows(masked.view(), student.view(), 1.0, out.view_mut()).unwrap_err();
+        kl_from_logits_rows(masked.view(), student.view(), F::one(), out.view_mut()).unwrap_err();
     assert_eq!(error, Error::AllMasked { count: 30 }.in_row_for_test(1));
 
-    let narrow = Array2::<f64>::zeros((2, 29));
+    let narrow = Array2::<F>::zeros((2, 29));
     let error =
-        kl_from_logits_rows(teacher.view(), narrow.view(), 1.0, out.view_mut()).unwrap_err();
+        kl_from_logits_rows(teacher.view(), narrow.view(), F::one(), out.view_mut()).unwrap_err();
     assert!(matches!(error, Error::VocabularyMismatch { .. }));
 }
 
@@ -170,29 +230,38 @@ impl InRowForTest for Error {
     }
 }
 
-#[test]
-fn mixture_writes_convex_combination() -> Result<(), Error> {
-    let teacher = array![[0.6_f32, 0.3, 0.1], [0.2, 0.2, 0.6]];
-    let student = array![[0.2_f32, 0.5, 0.3], [0.6, 0.2, 0.2]];
+fn mixture_writes_convex_combination<F: KernelFloat>() -> Result<(), Error> {
+    let teacher = array![[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]].mapv(c::<F>);
+    let student = array![[0.2, 0.5, 0.3], [0.6, 0.2, 0.2]].mapv(c::<F>);
     let mut out = Array2::zeros((2, 3));
-    mixture_into(0.25, teacher.view(), student.view(), out.view_mut())?;
-    for ((q, &t), &s) in out.iter().zip(&teacher).zip(&student) {
-        assert!((q - (0.25 * t + 0.75 * s)).abs() < 1e-7);
+    mixture_into(c(0.25), teacher.view(), student.view(), out.view_mut())?;
+    // Each side rounds at most three operations on values below 1, so each is
+    // within 1.5 ε of the exact mixture, and 4 ε leaves a margin.
+    let tolerance = c::<F>(4.0) * F::epsilon();
+    for ((&q, &t), &s) in out.iter().zip(&teacher).zip(&student) {
+        let expected = c::<F>(0.25) * t + c::<F>(0.75) * s;
+        assert!((q - expected).abs() <= tolerance, "{q} against {expected}");
     }
     Ok(())
 }
 
-#[test]
-fn mixture_errors_are_reported() {
-    let teacher = uniform(2, 3);
+fn mixture_errors_are_reported<F: KernelFloat>() {
+    let teacher = uniform::<F>(2, 3);
     let mut out = Array2::zeros((2, 3));
-    for anchor in [-0.1, 1.5, f64::NAN] {
+    for anchor in [c::<F>(-0.1), c(1.5), F::nan()] {
         let error =
             mixture_into(anchor, teacher.view(), teacher.view(), out.view_mut()).unwrap_err();
         assert!(matches!(error, Error::InvalidAnchorWeight { .. }));
+        match error {
+            Error::InvalidAnchorWeight { value, .. } if anchor.is_nan() => {
+                assert!(value.is_nan(), "{value}");
+            }
+            Error::InvalidAnchorWeight { value, .. } => assert_eq!(value, widen(anchor)),
+            other => panic!("unexpected error {other}"),
+        }
     }
-    let student = uniform(3, 3);
-    let error = mixture_into(0.5, teacher.view(), student.view(), out.view_mut()).unwrap_err();
+    let student = uniform::<F>(3, 3);
+    let error = mixture_into(c(0.5), teacher.view(), student.view(), out.view_mut()).unwrap_err();
     assert!(matches!(
         error,
         Error::BatchSizeMismatch {
@@ -201,46 +270,54 @@ fn mixture_errors_are_reported() {
         }
     ));
     let mut wide = Array2::zeros((2, 4));
-    let error = mixture_into(0.5, teacher.view(), teacher.view(), wide.view_mut()).unwrap_err();
+    let error = mixture_into(c(0.5), teacher.view(), teacher.view(), wide.view_mut()).unwrap_err();
     assert!(matches!(
         error,
         Error::VocabularyMismatch { what: "output", .. }
     ));
 }
 
-#[test]
-fn geometric_pool_matches_direct_formula() -> Result<(), Error> {
+fn geometric_pool_matches_direct_formula<F: KernelFloat>() -> Result<(), Error> {
     let columns = 37;
-    let a = Array2::from_shape_fn((3, columns), |(r, c)| 1.0 + ((r + 2 * c) % 7) as f64);
-    let b = Array2::from_shape_fn((3, columns), |(r, c)| 1.0 + ((3 * r + c) % 5) as f64);
-    let mut a = a;
-    a[[1, 4]] = 0.0;
+    let mut a = Array2::from_shape_fn((3, columns), |(row, column)| {
+        c::<F>(1.0 + ((row + 2 * column) % 7) as f64)
+    });
+    let b = Array2::from_shape_fn((3, columns), |(row, column)| {
+        c::<F>(1.0 + ((3 * row + column) % 5) as f64)
+    });
+    a[[1, 4]] = F::zero();
     let mut out = Array2::zeros((3, columns));
-    geometric_pool_into(&[a.view(), b.view()], &[3.0, 1.0], out.view_mut())?;
+    geometric_pool_into(&[a.view(), b.view()], &[c(3.0), F::one()], out.view_mut())?;
+    // The direct formula in `F` rounds two `powf`, a product, a 37-term sum
+    // and a quotient, and the kernel rounds its own `ln`, `exp` and
+    // normalization, each a few ε relative. Outputs are below 1, so 45 ε
+    // absolute (1e-14 on f64, 5.4e-6 on f32) bounds the difference with room to spare.
+    let tolerance = c::<F>(45.0) * F::epsilon();
     for row in 0..3 {
-        let raw: Vec<f64> = (0..columns)
-            .map(|c| a[[row, c]].powf(0.75) * b[[row, c]].powf(0.25))
+        let raw: Vec<F> = (0..columns)
+            .map(|column| a[[row, column]].powf(c(0.75)) * b[[row, column]].powf(c(0.25)))
             .collect();
-        let total: f64 = raw.iter().sum();
-        for c in 0..columns {
-            let expected = raw[c] / total;
+        let total: F = raw.iter().copied().sum();
+        for column in 0..columns {
+            let expected = raw[column] / total;
             assert!(
-                (out[[row, c]] - expected).abs() < 1e-14,
-                "row {row} token {c}"
+                (out[[row, column]] - expected).abs() <= tolerance,
+                "row {row} token {column}: kernel {}, direct {expected}",
+                out[[row, column]]
             );
         }
     }
-    assert_eq!(out[[1, 4]].to_bits(), 0);
+    assert_eq!(out[[1, 4]], F::zero());
+    assert!(out[[1, 4]].is_sign_positive());
     Ok(())
 }
 
-#[test]
-fn geometric_pool_errors_are_reported() {
-    let a = uniform(2, 3);
+fn geometric_pool_errors_are_reported<F: KernelFloat>() {
+    let a = uniform::<F>(2, 3);
     let mut out = Array2::zeros((2, 3));
-    let error = geometric_pool_into::<f64>(&[], &[], out.view_mut()).unwrap_err();
+    let error = geometric_pool_into::<F>(&[], &[], out.view_mut()).unwrap_err();
     assert!(matches!(error, Error::Empty { .. }));
-    let error = geometric_pool_into(&[a.view()], &[1.0, 2.0], out.view_mut()).unwrap_err();
+    let error = geometric_pool_into(&[a.view()], &[F::one(), c(2.0)], out.view_mut()).unwrap_err();
     assert!(matches!(
         error,
         Error::LengthMismatch {
@@ -249,37 +326,49 @@ fn geometric_pool_errors_are_reported() {
             ..
         }
     ));
-    let error = geometric_pool_into(&[a.view()], &[-1.0], out.view_mut()).unwrap_err();
-    assert!(matches!(error, Error::InvalidWeight { index: 0, .. }));
-    let error =
-        geometric_pool_into(&[a.view(), a.view()], &[0.0, 0.0], out.view_mut()).unwrap_err();
+    let error = geometric_pool_into(&[a.view()], &[-F::one()], out.view_mut()).unwrap_err();
+    assert!(matches!(
+        error,
+        Error::InvalidWeight { index: 0, value, .. } if value == -1.0
+    ));
+    let error = geometric_pool_into(
+        &[a.view(), a.view()],
+        &[F::zero(), F::zero()],
+        out.view_mut(),
+    )
+    .unwrap_err();
     assert!(matches!(error, Error::AllZeroWeights { count: 2, .. }));
-    let narrow = uniform(2, 2);
-    let error =
-        geometric_pool_into(&[a.view(), narrow.view()], &[1.0, 1.0], out.view_mut()).unwrap_err();
+    let narrow = uniform::<F>(2, 2);
+    let error = geometric_pool_into(
+        &[a.view(), narrow.view()],
+        &[F::one(), F::one()],
+        out.view_mut(),
+    )
+    .unwrap_err();
     assert!(matches!(error, Error::VocabularyMismatch { .. }));
 
-    let disjoint_a = array![[1.0, 0.0], [0.5, 0.5]];
-    let disjoint_b = array![[0.0, 1.0], [0.5, 0.5]];
+    let disjoint_a = array![[1.0, 0.0], [0.5, 0.5]].mapv(c::<F>);
+    let disjoint_b = array![[0.0, 1.0], [0.5, 0.5]].mapv(c::<F>);
     let mut out2 = Array2::zeros((2, 2));
     let error = geometric_pool_into(
         &[disjoint_a.view(), disjoint_b.view()],
-        &[1.0, 1.0],
+        &[F::one(), F::one()],
         out2.view_mut(),
     )
     .unwrap_err();
     assert_eq!(error, Error::EmptySupport { row: 0 });
 
-    let mut negative = uniform(2, 3);
-    negative[[1, 2]] = -0.5;
-    let error = geometric_pool_into(&[negative.view()], &[1.0], out.view_mut()).unwrap_err();
+    let mut negative = uniform::<F>(2, 3);
+    negative[[1, 2]] = c(-0.5);
+    let error = geometric_pool_into(&[negative.view()], &[F::one()], out.view_mut()).unwrap_err();
     assert!(matches!(
         error,
         Error::InvalidEntry {
             row: 1,
             index: 2,
+            value,
             ..
-        }
+        } if value == -0.5
     ));
 }
 
@@ -298,14 +387,13 @@ fn selected_features_names_a_target() {
 /// The KL kernel reads a row's two halves side by side; an invalid entry in
 /// the second half must not hide an earlier one in the first. A token with
 /// `q = 0 < p` gives `+inf` only once the rest of the row is checked.
-#[test]
-fn kl_reports_the_first_invalid_entry_of_a_long_row() {
+fn kl_reports_the_first_invalid_entry_of_a_long_row<F: KernelFloat>() {
     let columns = 32 * 41 + 7;
     for (first, second) in [(100, 1000), (700, 1300), (1310, 1311)] {
-        let p = uniform(2, columns);
-        let mut q = uniform(2, columns);
-        q[[1, second]] = -1.0;
-        q[[1, first]] = f64::NAN;
+        let p = uniform::<F>(2, columns);
+        let mut q = uniform::<F>(2, columns);
+        q[[1, second]] = -F::one();
+        q[[1, first]] = F::nan();
         let mut out = Array1::zeros(2);
         let error = kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
         assert!(
@@ -314,13 +402,13 @@ fn kl_reports_the_first_invalid_entry_of_a_long_row() {
         );
     }
 
-    let p = uniform(1, columns);
-    let mut q = uniform(1, columns);
-    q[[0, 200]] = 0.0;
+    let p = uniform::<F>(1, columns);
+    let mut q = uniform::<F>(1, columns);
+    q[[0, 200]] = F::zero();
     let mut out = Array1::zeros(1);
     kl_rows(p.view(), q.view(), out.view_mut()).expect("q = 0 < p is valid input");
-    assert_eq!(out[0], f64::INFINITY);
-    q[[0, 1200]] = f64::NAN;
+    assert_eq!(out[0], F::infinity());
+    q[[0, 1200]] = F::nan();
     let error = kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
     assert!(
         matches!(
