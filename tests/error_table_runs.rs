@@ -258,11 +258,6 @@ fn noisy_and_sparse_students<F: Real>() {
         against.fit(&batch(&[&[0.5, 0.5], &[0.5, 0.5]])),
         Error::VocabularyMismatch { .. }
     );
-    let weighted = rows
-        .clone()
-        .with_input_weights(&Array1::from(values::<F>(&[3.0, 1.0])))
-        .unwrap();
-    assert_err!(against.fit(&weighted), Error::InputWeightMismatch { .. });
 
     // A point mass leaves no direction to tilt along.
     let mut random = NoisyStudent::<F>::random(c(0.1), measure, 7).unwrap();

@@ -286,8 +286,8 @@ impl<F: Real> Student<F> for NoisyStudent<F> {
     /// # Errors
     ///
     /// - [`Error::BatchSizeMismatch`] or [`Error::VocabularyMismatch`] if the
-    ///   teacher of [`ErrorDirection::AgainstTeacher`] has another shape, and
-    ///   [`Error::InputWeightMismatch`] if it has other input weights.
+    ///   teacher of [`ErrorDirection::AgainstTeacher`] has another shape (its
+    ///   input weights are not compared: only its rows set the direction).
     /// - [`Error::UnreachableStudentError`] if no tilt reaches the size on a
     ///   row within `√ε · max(1, size)`. This happens when the direction is
     ///   constant on the tokens the meta-teacher supports (for example a point
