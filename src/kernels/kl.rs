@@ -126,9 +126,10 @@ pub(crate) fn kl_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
 }
 
 /// Computes the KL of a row whose entries are all positive normal numbers,
-/// reading its two halves in alternating runs of `STREAM_RUN` blocks; `None`
-/// as soon as a block has any other entry, and the caller then goes over the
-/// row in order (so errors and `+inf` come out as they do there).
+/// reading its two halves in alternating runs of `STREAM_RUN` blocks.
+///
+/// Returns `None` as soon as a block has any other entry. The caller then
+/// goes over the row in order, so errors and `+inf` come out as they do there.
 ///
 /// Two streams per input let the hardware prefetchers keep more cache lines
 /// in flight than one. The KL kernel costs about as much as its memory
@@ -286,7 +287,7 @@ pub(crate) fn js_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
 
 /// Computes the cross-entropy `H(p, q) = -Σ p ln q` of one row pair.
 ///
-/// `0 ln 0 = 0`; returns `+inf` when a token has `q = 0 < p`, once every entry is checked.
+/// Takes `0 ln 0 = 0`, and returns `+inf` when a token has `q = 0 < p`, once every entry is checked.
 #[inline(always)]
 pub(crate) fn cross_entropy_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
     p: &R,

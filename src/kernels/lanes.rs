@@ -78,9 +78,9 @@ pub trait KernelFloat: Real + sealed::Sealed {
     ///
     /// The difference of the bit patterns of `q` and `p` is `2^52` (`f64`)
     /// or `2^23` (`f32`) times `log2(q/p)` up to 0.0861: the bit pattern is
-    /// piecewise linear in the logarithm. Rounding it gives `k`; `m_q` is
-    /// `q` scaled by `2^-(e_p + k)`, formed in its bits, so it is exact and
-    /// stays a normal number whatever the magnitudes of `p` and `q`. With
+    /// piecewise linear in the logarithm. Rounding it gives `k`. Then `m_q`
+    /// is `q` scaled by `2^-(e_p + k)`, formed in its bits, so it is exact
+    /// and stays a normal number whatever the magnitudes of `p` and `q`. With
     /// `k = 0`, `m_p` and `m_q` are `p` and `q` scaled by the same power of two.
     #[doc(hidden)]
     fn split_ratio(p: Self, q: Self) -> (Self, Self, Self);
@@ -94,8 +94,8 @@ impl KernelFloat for f64 {
         const MANTISSA: u64 = 0x000f_ffff_ffff_ffff;
         const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
         const ONE: u64 = 0x3ff0_0000_0000_0000;
-        // Half a binade rounds to nearest; 2048 binades keep the shift of
-        // a negative difference positive.
+        // Half a binade rounds to nearest, and 2048 binades keep the shift
+        // of a negative difference positive.
         const OFFSET: u64 = 2048;
         const BIAS: u64 = (1 << 51) + (OFFSET << 52);
         let (bits_p, bits_q) = (p.to_bits(), q.to_bits());
@@ -207,8 +207,8 @@ impl KernelFloat for f32 {
         const MANTISSA: u32 = 0x007f_ffff;
         const EXPONENT: u32 = 0x7f80_0000;
         const ONE: u32 = 0x3f80_0000;
-        // Half a binade rounds to nearest; 256 binades keep the shift of
-        // a negative difference positive.
+        // Half a binade rounds to nearest, and 256 binades keep the shift
+        // of a negative difference positive.
         const OFFSET: u32 = 256;
         const BIAS: u32 = (1 << 22) + (OFFSET << 23);
         let (bits_p, bits_q) = (p.to_bits(), q.to_bits());

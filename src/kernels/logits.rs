@@ -58,7 +58,7 @@ impl<F: KernelFloat> TemperatureScale<F> {
         self.prescale != F::one()
     }
 
-    /// Returns `gap / T`; `PRESCALED` must equal [`TemperatureScale::is_prescaled`].
+    /// Returns `gap / T`, with `PRESCALED` equal to [`TemperatureScale::is_prescaled`].
     #[inline(always)]
     fn apply<const PRESCALED: bool>(self, gap: F) -> F {
         if PRESCALED {
@@ -117,7 +117,7 @@ fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, 
 /// `16 ε s`, which moves every log-probability of the row by the same
 /// `16 ε` at most. A common shift `c` of the log-probabilities changes
 /// `Σ p ψ(t)` only through `c Σ (p - q) = 0` and `c²`, so the KL keeps its
-/// relative accuracy; the logits tests check that against the scalar path.
+/// relative accuracy. The logits tests check that against the scalar path.
 #[inline(always)]
 fn log_normalizer<F: KernelFloat, R: RowAccess<F>, const FMA: bool, const PRESCALED: bool>(
     row: &R,
@@ -153,7 +153,7 @@ fn kl_logit_term<F: KernelFloat, const FMA: bool>(alpha: F, beta: F) -> F {
     let q = exp_nonpositive::<F, FMA>(beta);
     let t = alpha - beta;
     let near_term = p * (t * t) * polynomial::<F, FMA>(F::PSI_SERIES, t);
-    // A token the teacher masks has t = -inf or NaN; its term is q. A token
+    // A token the teacher masks has t = -inf or NaN, and its term is q. A token
     // the student masks and the teacher does not has t = +inf: its term is
     // +inf, or NaN when p underflowed to 0, which the row turns into +inf.
     let pt = if p > F::zero() || t == F::infinity() {
