@@ -880,3 +880,35 @@ fn tiny_teacher_weight_anchoring_f64() {
 fn tiny_teacher_weight_anchoring_f32() {
     tiny_second_teacher_weight_breaks_anchoring::<f32>();
 }
+
+/// Both inputs of `reverse_kl_rows` are NaN at token 0. The kernel computes
+/// `KL(q ‖ p)` and so met `q` first, but at one token the error must name the
+/// first argument, `p`, as the scalar constructors and the other kernels do.
+fn reverse_kl_names_p_first_at_a_shared_token<F: Real + KernelFloat>() {
+    let p = Array2::from_shape_vec((1, 2), vec![F::nan(), F::one()]).unwrap();
+    let q = Array2::from_shape_vec((1, 2), vec![F::nan(), F::one()]).unwrap();
+    let mut out = Array1::zeros(1);
+    let error = reverse_kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidEntry {
+                what: "first probability matrix",
+                row: 0,
+                index: 0,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn reverse_kl_shared_token_f64() {
+    reverse_kl_names_p_first_at_a_shared_token::<f64>();
+}
+
+#[test]
+fn reverse_kl_shared_token_f32() {
+    reverse_kl_names_p_first_at_a_shared_token::<f32>();
+}

@@ -16,7 +16,7 @@ use super::kl;
 use super::lanes::KernelFloat;
 use super::logits;
 use super::logits::TemperatureScale;
-use super::rows::{RowError, Strided};
+use super::rows::{EntryError, RowError, Strided, check_probability};
 
 /// Calls `$kernel` on contiguous slices when both rows have stride 1, else on gathered rows.
 macro_rules! with_rows {
@@ -74,7 +74,16 @@ fn pair_row_with<F: KernelFloat, const FMA: bool>(
     match kernel {
         RowKernel::KullbackLeibler => with_rows!(kl_row, FMA, p, q),
         RowKernel::ReverseKullbackLeibler => {
-            with_rows!(kl_row, FMA, q, p).map_err(RowError::swap_inputs)
+            // KL(q ‖ p) reads q first. Errors name the inputs as the caller
+            // passed them and, at one token, report p before q.
+            with_rows!(kl_row, FMA, q, p).map_err(|error| match error.swap_inputs() {
+                RowError::Entry(entry) if entry.input == EntryError::SECOND => {
+                    check_probability(EntryError::FIRST, entry.index, p[entry.index])
+                        .err()
+                        .unwrap_or(RowError::Entry(entry))
+                }
+                other => other,
+            })
         }
         RowKernel::JensenShannon => with_rows!(js_row, FMA, p, q),
         RowKernel::CrossEntropy => with_rows!(cross_entropy_row, FMA, p, q),
