@@ -912,3 +912,25 @@ fn reverse_kl_shared_token_f64() {
 fn reverse_kl_shared_token_f32() {
     reverse_kl_names_p_first_at_a_shared_token::<f32>();
 }
+
+/// The student masks token 1 and the teacher does not, but the teacher's
+/// gap to its maximum, divided by `T`, overflows to `-inf` (f32) or its
+/// probability rounds to 0 (f64). The exact KL is `+inf`; the kernel had
+/// taken the token as masked by both and returned 0.
+fn student_masks_a_vanishing_teacher_token<F: Real + KernelFloat>(top: F, temperature: F) {
+    let z = Array2::from_shape_vec((1, 2), vec![top, -top]).unwrap();
+    let y = Array2::from_shape_vec((1, 2), vec![F::zero(), F::neg_infinity()]).unwrap();
+    let mut out = Array1::zeros(1);
+    kl_from_logits_rows(z.view(), y.view(), temperature, out.view_mut()).unwrap();
+    assert_eq!(out[0], F::infinity());
+}
+
+#[test]
+fn student_masks_vanishing_teacher_token_f64() {
+    student_masks_a_vanishing_teacher_token::<f64>(1e300, 0.1);
+}
+
+#[test]
+fn student_masks_vanishing_teacher_token_f32() {
+    student_masks_a_vanishing_teacher_token::<f32>(3e38, 0.1);
+}

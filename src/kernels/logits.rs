@@ -72,18 +72,21 @@ impl<F: KernelFloat> TemperatureScale<F> {
 /// `|t|` below which `ψ(t)` comes from its series.
 const PSI_SERIES_BOUND: f64 = 0.25;
 
-/// Returns the maximum of a row of logits, or the first NaN or `+inf` entry as an error.
+/// Returns the maximum of a row of logits and whether any entry is `-inf`
+/// (masked), or the first NaN or `+inf` entry as an error.
 #[inline(always)]
-fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, RowError> {
+fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<(F, bool), RowError> {
     let len = row.len();
     let mut maxima = [F::neg_infinity(); LANES];
     let mut invalid = false;
+    let mut masked = false;
     let mut start = 0;
     while start + LANES <= len {
         let block = row.block(start);
         for lane in 0..LANES {
             // NaN and +inf both fail `< inf`.
             invalid |= block[lane].partial_cmp(&F::infinity()) != Some(Ordering::Less);
+            masked |= block[lane] == F::neg_infinity();
             maxima[lane] = if block[lane] > maxima[lane] {
                 block[lane]
             } else {
@@ -96,6 +99,7 @@ fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, 
     for index in start..len {
         let value = row.get(index);
         invalid |= value.partial_cmp(&F::infinity()) != Some(Ordering::Less);
+        masked |= value == F::neg_infinity();
         max = max.max(value);
     }
     // The error names the first invalid entry, so the row is read again from the start.
@@ -107,7 +111,22 @@ fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<F, 
     if max == F::neg_infinity() {
         return Err(RowError::AllMasked { count: len });
     }
-    Ok(max)
+    Ok((max, masked))
+}
+
+/// Tells whether the student masks (`-inf`) a token the teacher does not.
+///
+/// The exact KL is then `+inf`, even where the teacher's probability is
+/// too small for a float and rounds to 0.
+#[cold]
+#[inline(never)]
+fn student_masks_a_teacher_token<F: KernelFloat, R: RowAccess<F>>(
+    teacher: &R,
+    student: &R,
+) -> bool {
+    (0..teacher.len()).any(|index| {
+        student.get(index) == F::neg_infinity() && teacher.get(index) > F::neg_infinity()
+    })
 }
 
 /// Returns `ln Σ_i e^((z_i - max)/T)` of a row, which is at least 0.
@@ -153,14 +172,10 @@ fn kl_logit_term<F: KernelFloat, const FMA: bool>(alpha: F, beta: F) -> F {
     let q = exp_nonpositive::<F, FMA>(beta);
     let t = alpha - beta;
     let near_term = p * (t * t) * polynomial::<F, FMA>(F::PSI_SERIES, t);
-    // A token the teacher masks has t = -inf or NaN, and its term is q. A token
-    // the student masks and the teacher does not has t = +inf: its term is
-    // +inf, or NaN when p underflowed to 0, which the row turns into +inf.
-    let pt = if p > F::zero() || t == F::infinity() {
-        p * t
-    } else {
-        F::zero()
-    };
+    // A token the teacher masks, or whose probability underflows, has
+    // p = 0 and t = -inf or NaN, and its term is q. Rows where the student
+    // masks a token the teacher does not are +inf before this point.
+    let pt = if p > F::zero() { p * t } else { F::zero() };
     let far_term = (q - p) + pt;
     if t.abs() <= bound {
         near_term
@@ -182,8 +197,11 @@ pub(crate) fn kl_logits_row<
     scale: TemperatureScale<F>,
 ) -> Result<F, RowError> {
     let len = teacher.len();
-    let teacher_max = row_max(teacher, EntryError::FIRST)?;
-    let student_max = row_max(student, EntryError::SECOND)?;
+    let (teacher_max, _) = row_max(teacher, EntryError::FIRST)?;
+    let (student_max, student_masked) = row_max(student, EntryError::SECOND)?;
+    if student_masked && student_masks_a_teacher_token(teacher, student) {
+        return Ok(F::infinity());
+    }
     let teacher_log_normalizer =
         log_normalizer::<F, R, FMA, PRESCALED>(teacher, teacher_max, scale);
     let student_log_normalizer =
