@@ -2,11 +2,11 @@
 
 Run: python3 scripts/kernel_coefficients.py   (mpmath 1.3.0, from requirements.txt)
 
-For each series the kernels evaluate, this fits a polynomial by Chebyshev
-interpolation (mpmath.chebyfit) on the interval the kernels feed it, rounds the
-coefficients to f64 and f32, and reports the largest relative error of the
-rounded polynomial against the function on 2001 points of the interval. The
-Rust constants in src/kernels/lanes.rs are the printed values.
+For each series the kernels evaluate, the script fits a polynomial by
+Chebyshev interpolation (mpmath.chebyfit) on the interval the kernels feed it.
+It rounds the coefficients to f64 and f32 and prints the largest relative
+error of the rounded polynomial against the function on 2001 points of the
+interval. The Rust constants in src/kernels/lanes.rs are the printed values.
 """
 
 import mpmath as mp

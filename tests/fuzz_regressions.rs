@@ -881,7 +881,7 @@ fn tiny_teacher_weight_anchoring_f32() {
     tiny_second_teacher_weight_breaks_anchoring::<f32>();
 }
 
-/// Both inputs of `reverse_kl_rows` are NaN at token 0. The kernel computes
+/// Checks `reverse_kl_rows` with both inputs NaN at token 0. The kernel computes
 /// `KL(q ‖ p)` and so met `q` first, but at one token the error must name the
 /// first argument, `p`, as the scalar constructors and the other kernels do.
 fn reverse_kl_names_p_first_at_a_shared_token<F: Real + KernelFloat>() {
@@ -913,10 +913,10 @@ fn reverse_kl_shared_token_f32() {
     reverse_kl_names_p_first_at_a_shared_token::<f32>();
 }
 
-/// The student masks token 1 and the teacher does not, but the teacher's
-/// gap to its maximum, divided by `T`, overflows to `-inf` (f32) or its
-/// probability rounds to 0 (f64). The exact KL is `+inf`; the kernel had
-/// taken the token as masked by both and returned 0.
+/// Checks a row where the student masks token 1 and the teacher does not,
+/// but the teacher's gap to its maximum, divided by `T`, overflows to `-inf`
+/// (f32) or its probability rounds to 0 (f64). The exact KL is `+inf`, and
+/// the kernel had taken the token as masked by both and returned 0.
 fn student_masks_a_vanishing_teacher_token<F: Real + KernelFloat>(top: F, temperature: F) {
     let z = Array2::from_shape_vec((1, 2), vec![top, -top]).unwrap();
     let y = Array2::from_shape_vec((1, 2), vec![F::zero(), F::neg_infinity()]).unwrap();

@@ -384,8 +384,8 @@ fn selected_features_names_a_target() {
     }
 }
 
-/// The KL kernel reads a row's two halves side by side; an invalid entry in
-/// the second half must not hide an earlier one in the first. A token with
+/// The KL kernel reads a row's two halves side by side, so an invalid entry
+/// in the second half must not hide an earlier one in the first. A token with
 /// `q = 0 < p` gives `+inf` only once the rest of the row is checked.
 fn kl_reports_the_first_invalid_entry_of_a_long_row<F: KernelFloat>() {
     let columns = 32 * 41 + 7;

@@ -140,6 +140,7 @@ fn kl_row_two_streams<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q
     /// still reads whole cache lines in order, and one block at a time keeps
     /// the registers of one block.
     const STREAM_RUN: usize = 4;
+
     let len = p.len();
     let blocks = len / LANES;
     let half = blocks / 2;
@@ -164,6 +165,8 @@ fn kl_row_two_streams<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q
         }
         first += run;
     }
+    // The odd last block repeats the body above: a shared helper measured
+    // about 5 % slower at B = 256, V = 131072 on two threads (noisy runs).
     if blocks % 2 == 1 {
         let start = (blocks - 1) * LANES;
         let (p_block, q_block) = (p.block(start), q.block(start));
@@ -192,8 +195,8 @@ fn kl_row_two_streams<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q
 /// tail of a row; `None` if some token has `q = 0 < p` (the row is then `+inf`).
 ///
 /// It reads the row rather than the caller's blocks, and returns terms
-/// rather than adding them: a block or a sum passed by reference to a call
-/// that is not inlined has to live in memory, and the compiler then moves it
+/// rather than adding them. A block or a sum passed by reference to a call
+/// that is not inlined has to live in memory, so the compiler would move it
 /// through the stack on every block of the vector path too.
 #[cold]
 #[inline(never)]

@@ -37,7 +37,7 @@ pub(crate) struct TemperatureScale<F> {
 }
 
 impl<F: KernelFloat> TemperatureScale<F> {
-    /// The scale for a positive finite temperature.
+    /// Returns the scale for a positive finite temperature.
     pub(crate) fn new(temperature: F) -> Self {
         let inverse = F::one() / temperature;
         if inverse.is_finite() {

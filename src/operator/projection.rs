@@ -197,8 +197,8 @@ pub(crate) fn write_power_mean<F: Real>(
         max = max.max(*slot);
     }
     // NOTE: a positive order below about 1e3 / F::MAX (3e-36 in f32) also ends
-    // here when no token is positive under every point: ln M_b(i) is about
-    // ln W_i / b, with W_i the weight of the points positive at i, and that
+    // here when no token is positive under every point. Then ln M_b(i) is about
+    // ln W_i / b, with W_i the weight of the points positive at i, which
     // overflows to -inf on every token.
     if max == F::neg_infinity() {
         return Err(Error::DisjointSupports {

@@ -139,8 +139,9 @@ pub(crate) fn batch_like<F: Real>(
 /// Returns `batch` with the input weights of `meta_teacher`, copied bit for bit.
 ///
 /// `with_input_weights` divides the weights by their sum again, which can move
-/// a weight by one unit in the last place; the meta-teacher's weights are
-/// already valid. Both batches have one row per input.
+/// a weight by one unit in the last place. The meta-teacher's weights are
+/// already valid, so they are copied as they are. Both batches have one row
+/// per input.
 pub(crate) fn with_weights_of<F: Real>(
     batch: DistributionBatch<F>,
     meta_teacher: &DistributionBatch<F>,
