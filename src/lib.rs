@@ -52,7 +52,7 @@
 //!   log-ratio `ε∞ = max_i ln(q_{g,i} / S_{g+1,i})` in place of `ε`.
 
 #![doc = include_str!("guarantees.md")]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::float_cmp))]
 #![cfg_attr(
     not(test),

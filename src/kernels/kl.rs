@@ -86,7 +86,7 @@ pub(crate) fn kl_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
     p: &R,
     q: &R,
 ) -> Result<F, RowError> {
-    if let Some(value) = kl_row_two_streams::<F, R, FMA>(p, q) {
+    if let Some(value) = kl_row_normal::<F, R, FMA>(p, q) {
         return Ok(value);
     }
     let len = p.len();
@@ -125,50 +125,22 @@ pub(crate) fn kl_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
     Ok((phi.value() - differences.value()).max(F::zero()))
 }
 
-/// Computes the KL of a row whose entries are all positive normal numbers,
-/// reading its two halves in alternating runs of `STREAM_RUN` blocks.
+/// Computes the KL of a row whose entries are all positive normal numbers.
 ///
 /// Returns `None` as soon as a block has any other entry. The caller then
 /// goes over the row in order, so errors and `+inf` come out as they do there.
-///
-/// Two streams per input let the hardware prefetchers keep more cache lines
-/// in flight than one. The KL kernel costs about as much as its memory
-/// traffic on two cores, and in one stream the two costs mostly add up.
+/// Kept apart from that general loop, this one holds fewer values live and
+/// so spills fewer registers to the stack. It also prefetches, which pays
+/// here because each entry takes more arithmetic than memory time.
 #[inline(always)]
-fn kl_row_two_streams<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q: &R) -> Option<F> {
-    /// Blocks read from one half before switching to the other: each run
-    /// still reads whole cache lines in order, and one block at a time keeps
-    /// the registers of one block.
-    const STREAM_RUN: usize = 4;
-
+fn kl_row_normal<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q: &R) -> Option<F> {
     let len = p.len();
-    let blocks = len / LANES;
-    let half = blocks / 2;
     let mut phi = LaneSum::new();
     let mut differences = LaneSum::new();
-    let mut first = 0;
-    while first < half {
-        let run = STREAM_RUN.min(half - first);
-        for offset in [0, half] {
-            for index in first + offset..first + offset + run {
-                let start = index * LANES;
-                let (p_block, q_block) = (p.block(start), q.block(start));
-                if !(all_normal_up_to(&p_block, F::max_value())
-                    && all_normal_up_to(&q_block, F::max_value()))
-                {
-                    return None;
-                }
-                let (phi_terms, difference_terms) = kl_block::<F, FMA>(&p_block, &q_block);
-                phi.add_same_sign(&phi_terms);
-                differences.add(&difference_terms);
-            }
-        }
-        first += run;
-    }
-    // The odd last block repeats the body above: a shared helper measured
-    // about 5 % slower at B = 256, V = 131072 on two threads (noisy runs).
-    if blocks % 2 == 1 {
-        let start = (blocks - 1) * LANES;
+    let mut start = 0;
+    while start + LANES <= len {
+        p.prefetch_ahead(start);
+        q.prefetch_ahead(start);
         let (p_block, q_block) = (p.block(start), q.block(start));
         if !(all_normal_up_to(&p_block, F::max_value())
             && all_normal_up_to(&q_block, F::max_value()))
@@ -178,8 +150,8 @@ fn kl_row_two_streams<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q
         let (phi_terms, difference_terms) = kl_block::<F, FMA>(&p_block, &q_block);
         phi.add_same_sign(&phi_terms);
         differences.add(&difference_terms);
+        start += LANES;
     }
-    let start = blocks * LANES;
     if start < len {
         let Ok(Some((phi_terms, difference_terms))) = kl_scalar_terms(p, q, start, len) else {
             return None;
@@ -271,6 +243,8 @@ pub(crate) fn js_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
 
     let mut start = 0;
     while start + LANES <= len {
+        p.prefetch_ahead(start);
+        q.prefetch_ahead(start);
         let p_block = p.block(start);
         let q_block = q.block(start);
         if all_normal_up_to(&p_block, F::one()) && all_normal_up_to(&q_block, F::one()) {
@@ -313,6 +287,8 @@ pub(crate) fn cross_entropy_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool
 
     let mut start = 0;
     while start + LANES <= len {
+        p.prefetch_ahead(start);
+        q.prefetch_ahead(start);
         let p_block = p.block(start);
         let q_block = q.block(start);
         if all_normal_up_to(&p_block, F::max_value()) && all_normal_up_to(&q_block, F::max_value())
@@ -358,6 +334,7 @@ pub(crate) fn entropy_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
 
     let mut start = 0;
     while start + LANES <= len {
+        p.prefetch_ahead(start);
         let p_block = p.block(start);
         if all_normal_up_to(&p_block, F::max_value()) {
             let mut block_terms = [F::zero(); LANES];
@@ -385,6 +362,8 @@ pub(crate) fn dot_row<F: KernelFloat, R: RowAccess<F>>(p: &R, q: &R) -> F {
     let mut lanes = [F::zero(); LANES];
     let mut start = 0;
     while start + LANES <= len {
+        p.prefetch_ahead(start);
+        q.prefetch_ahead(start);
         let p_block = p.block(start);
         let q_block = q.block(start);
         for lane in 0..LANES {

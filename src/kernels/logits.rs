@@ -82,6 +82,7 @@ fn row_max<F: KernelFloat, R: RowAccess<F>>(row: &R, input: usize) -> Result<(F,
     let mut masked = false;
     let mut start = 0;
     while start + LANES <= len {
+        row.prefetch_ahead(start);
         let block = row.block(start);
         for lane in 0..LANES {
             // NaN and +inf both fail `< inf`.
@@ -147,6 +148,7 @@ fn log_normalizer<F: KernelFloat, R: RowAccess<F>, const FMA: bool, const PRESCA
     let mut sum = LaneSum::new();
     let mut start = 0;
     while start + LANES <= len {
+        row.prefetch_ahead(start);
         let block = row.block(start);
         let mut terms = [F::zero(); LANES];
         for lane in 0..LANES {
@@ -210,6 +212,8 @@ pub(crate) fn kl_logits_row<
     let mut sum = LaneSum::new();
     let mut start = 0;
     while start + LANES <= len {
+        teacher.prefetch_ahead(start);
+        student.prefetch_ahead(start);
         let teacher_block = teacher.block(start);
         let student_block = student.block(start);
         let mut terms = [F::zero(); LANES];

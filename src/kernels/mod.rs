@@ -17,8 +17,10 @@
 //! row three times, the last two from cache) and allocates nothing that grows
 //! with `B × V`. The logarithm and exponential are vector polynomials. At run
 //! time the kernels pick the widest vector instruction set of the CPU
-//! (AVX-512, AVX2 or SSE on x86-64, NEON on aarch64). With the default
-//! `parallel` feature, rows run on the rayon thread pool.
+//! (AVX-512, AVX2 or SSE on x86-64, NEON on aarch64). On x86-64, contiguous
+//! rows are prefetched 2 KiB ahead of the block being read; this is the only
+//! `unsafe` code in the crate. With the default `parallel` feature, rows run
+//! on the rayon thread pool.
 //!
 //! NOTE: a single row runs on one thread, so `B = 1` gains nothing from more cores.
 //!
@@ -71,6 +73,7 @@ mod kl;
 mod lanes;
 mod logits;
 mod mixture;
+mod prefetch;
 mod rows;
 
 use std::any::Any;

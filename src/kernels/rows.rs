@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::real::to_f64;
 
 use super::lanes::{KernelFloat, LANES, Lanes};
+use super::prefetch;
 
 /// A row of a matrix the kernels read in blocks of `LANES` entries.
 ///
@@ -17,6 +18,11 @@ pub(crate) trait RowAccess<F: KernelFloat> {
     fn get(&self, index: usize) -> F;
     /// Returns entries `start .. start + LANES`; the caller keeps `start + LANES <= len`.
     fn block(&self, start: usize) -> Lanes<F>;
+    /// Asks for the entries a fixed distance after `start` to be loaded into
+    /// the cache; contiguous rows only, since a strided row's next entries
+    /// need not be near each other.
+    #[inline(always)]
+    fn prefetch_ahead(&self, _start: usize) {}
 }
 
 impl<F: KernelFloat> RowAccess<F> for &[F] {
@@ -35,6 +41,11 @@ impl<F: KernelFloat> RowAccess<F> for &[F] {
         let mut block = [F::zero(); LANES];
         block.copy_from_slice(&self[start..start + LANES]);
         block
+    }
+
+    #[inline(always)]
+    fn prefetch_ahead(&self, start: usize) {
+        prefetch::prefetch_ahead(self, start);
     }
 }
 
