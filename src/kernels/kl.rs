@@ -49,11 +49,11 @@ fn near_band<F: KernelFloat>() -> F {
 
 /// Returns the per-token `p φ(q/p)` and `q - p` of one block of positive normal entries.
 ///
-/// On a 2-core AVX-512 Xeon this block costs about 1.6 ns per entry in cache,
-/// against 1.2 ns for the cross-entropy's one logarithm (see BENCHMARKS.md).
+/// On a 2-core AVX-512 Xeon this block costs about 1.1 ns per entry in cache,
+/// against 1.0 ns for the cross-entropy's one logarithm (see BENCHMARKS.md).
 /// The division takes the divider 16 cycles per 8 lanes, but it runs beside
 /// the other work: a single-precision reciprocal with two correction steps
-/// measured slower.
+/// measured slower in two separate attempts.
 #[inline(always)]
 fn kl_block<F: KernelFloat, const FMA: bool>(p: &Lanes<F>, q: &Lanes<F>) -> KlTerms<F> {
     let mut phi = [F::zero(); LANES];
@@ -129,9 +129,9 @@ pub(crate) fn kl_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
 ///
 /// Returns `None` as soon as a block has any other entry. The caller then
 /// goes over the row in order, so errors and `+inf` come out as they do there.
-/// Kept apart from that general loop, this one holds fewer values live and
-/// so spills fewer registers to the stack. It also prefetches, which pays
-/// here because each entry takes more arithmetic than memory time.
+/// Kept apart from that general loop, this one keeps fewer values live, so
+/// fewer of them spill to the stack. It also prefetches: each entry takes
+/// more arithmetic than memory time, so loads can run ahead.
 #[inline(always)]
 fn kl_row_normal<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q: &R) -> Option<F> {
     let len = p.len();

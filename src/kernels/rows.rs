@@ -19,8 +19,8 @@ pub(crate) trait RowAccess<F: KernelFloat> {
     /// Returns entries `start .. start + LANES`; the caller keeps `start + LANES <= len`.
     fn block(&self, start: usize) -> Lanes<F>;
     /// Asks for the entries a fixed distance after `start` to be loaded into
-    /// the cache; contiguous rows only, since a strided row's next entries
-    /// need not be near each other.
+    /// the cache. Only contiguous rows do: a strided row's next entries need
+    /// not be near each other.
     #[inline(always)]
     fn prefetch_ahead(&self, _start: usize) {}
 }
