@@ -52,6 +52,7 @@ for_both_floats!(
     mixture_errors_are_reported,
     geometric_pool_errors_are_reported,
     kl_reports_the_first_invalid_entry_of_a_long_row,
+    kl_reports_an_infinite_entry_of_a_long_row,
 );
 
 for_both_floats_fallible!(
@@ -384,9 +385,10 @@ fn selected_features_names_a_target() {
     }
 }
 
-/// The KL kernel reads a row's two halves side by side, so an invalid entry
-/// in the second half must not hide an earlier one in the first. A token with
-/// `q = 0 < p` gives `+inf` only once the rest of the row is checked.
+/// The KL kernel's fast path gives up on a row at its first unusual block and
+/// the checked loop starts over, so a later invalid entry must not hide an
+/// earlier one. A token with `q = 0 < p` gives `+inf` only once the rest of
+/// the row is checked.
 fn kl_reports_the_first_invalid_entry_of_a_long_row<F: KernelFloat>() {
     let columns = 32 * 41 + 7;
     for (first, second) in [(100, 1000), (700, 1300), (1310, 1311)] {
@@ -421,4 +423,47 @@ fn kl_reports_the_first_invalid_entry_of_a_long_row<F: KernelFloat>() {
         ),
         "{error}"
     );
+}
+
+/// The KL fast path checks only that entries are at least the smallest
+/// normal number, and catches `+inf` by the sum it leaves infinite or NaN.
+/// The checked loop then reports the entry.
+fn kl_reports_an_infinite_entry_of_a_long_row<F: KernelFloat>() {
+    let columns = 32 * 41 + 7;
+    for index in [40, 700, 1311] {
+        for infinite_input in 0..2 {
+            let mut p = uniform::<F>(1, columns);
+            let mut q = uniform::<F>(1, columns);
+            if infinite_input == 0 {
+                p[[0, index]] = F::infinity();
+            } else {
+                q[[0, index]] = F::infinity();
+            }
+            let mut out = Array1::zeros(1);
+            let forward = kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
+            let reverse = reverse_kl_rows(p.view(), q.view(), out.view_mut()).unwrap_err();
+            for error in [forward, reverse] {
+                assert!(
+                    matches!(
+                        error,
+                        Error::InvalidEntry { row: 0, index: at, value, .. }
+                            if at == index && value == f64::INFINITY
+                    ),
+                    "{error}"
+                );
+            }
+        }
+    }
+
+    // An entry near the largest finite number is valid, and the KL and the
+    // cross-entropy overflow to +inf (a NaN sum would come out as 0 after
+    // the clamp at 0).
+    let mut p = uniform::<F>(1, columns);
+    let q = uniform::<F>(1, columns);
+    p[[0, 500]] = F::max_value() / c(2.0);
+    let mut out = Array1::zeros(1);
+    kl_rows(p.view(), q.view(), out.view_mut()).expect("finite entries are valid");
+    assert_eq!(out[0], F::infinity());
+    cross_entropy_rows(p.view(), q.view(), out.view_mut()).expect("finite entries are valid");
+    assert_eq!(out[0], F::infinity());
 }

@@ -32,7 +32,8 @@
 use crate::divergence::terms;
 
 use super::lanes::{
-    KernelFloat, LANES, LaneSum, Lanes, all_normal_up_to, atanh_tail, ln, mul_add, polynomial,
+    KernelFloat, LANES, LaneSum, Lanes, all_normal_up_to, at_least_min_positive, atanh_tail, ln,
+    mul_add, polynomial,
 };
 use super::rows::{EntryError, RowAccess, RowError, check_probability, check_rest};
 
@@ -56,6 +57,7 @@ fn near_band<F: KernelFloat>() -> F {
 /// measured slower in two separate attempts.
 #[inline(always)]
 fn kl_block<F: KernelFloat, const FMA: bool>(p: &Lanes<F>, q: &Lanes<F>) -> KlTerms<F> {
+    let two = F::one() + F::one();
     let mut phi = [F::zero(); LANES];
     let mut difference = [F::zero(); LANES];
     for lane in 0..LANES {
@@ -70,7 +72,7 @@ fn kl_block<F: KernelFloat, const FMA: bool>(p: &Lanes<F>, q: &Lanes<F>) -> KlTe
 
         let near_term = mul_add::<F, FMA>(-pi, tail, v * d);
         let low = mul_add::<F, FMA>(k, F::LN2_LO, tail);
-        let log_ratio = mul_add::<F, FMA>(k, F::LN2_HI, (v + v) + low);
+        let log_ratio = mul_add::<F, FMA>(k, F::LN2_HI, mul_add::<F, FMA>(v, two, low));
         let far_term = mul_add::<F, FMA>(-pi, log_ratio, d);
         phi[lane] = if near { near_term } else { far_term };
         difference[lane] = d;
@@ -142,9 +144,7 @@ fn kl_row_normal<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q: &R)
         p.prefetch_ahead(start);
         q.prefetch_ahead(start);
         let (p_block, q_block) = (p.block(start), q.block(start));
-        if !(all_normal_up_to(&p_block, F::max_value())
-            && all_normal_up_to(&q_block, F::max_value()))
-        {
+        if !(at_least_min_positive(&p_block) && at_least_min_positive(&q_block)) {
             return None;
         }
         let (phi_terms, difference_terms) = kl_block::<F, FMA>(&p_block, &q_block);
@@ -159,7 +159,10 @@ fn kl_row_normal<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(p: &R, q: &R)
         phi.add_same_sign(&phi_terms);
         differences.add(&difference_terms);
     }
-    Some((phi.value() - differences.value()).max(F::zero()))
+    // An infinite entry passes the test above, but its `q - p` makes the sum
+    // infinite or NaN for good.
+    let value = phi.value() - differences.value();
+    value.is_finite().then(|| value.max(F::zero()))
 }
 
 /// Returns the scalar KL terms of tokens `start .. end` (at most `LANES` of

@@ -308,10 +308,22 @@ pub(crate) fn polynomial<F: KernelFloat, const FMA: bool>(coefficients: &[F], t:
 }
 
 /// Computes `2 v³ S(v²) = 2 atanh(v) - 2v` for `|v| <= 0.1716` (that is, `3 - 2√2`).
+///
+/// It evaluates `v · t · 2S(t)`, with the doubled coefficients folded at
+/// compile time, so callers can form `2v + tail` as one multiply-add. The
+/// result is the same as that of `(v + v) · t · S(t)`: doubling is exact.
 #[inline(always)]
 pub(crate) fn atanh_tail<F: KernelFloat, const FMA: bool>(v: F) -> F {
     let t = v * v;
-    (v + v) * t * polynomial::<F, FMA>(F::ATANH_TAIL, t)
+    let mut rest = F::ATANH_TAIL
+        .iter()
+        .rev()
+        .map(|&coefficient| coefficient + coefficient);
+    let mut doubled = rest.next().unwrap_or_else(F::zero);
+    for coefficient in rest {
+        doubled = mul_add::<F, FMA>(doubled, t, coefficient);
+    }
+    v * t * doubled
 }
 
 /// Computes `ln x` for a positive normal `x` to about one ulp.
@@ -326,7 +338,8 @@ pub(crate) fn ln<F: KernelFloat, const FMA: bool>(x: F) -> F {
     let (exponent, mantissa) = F::split_exponent(x);
     let w = (mantissa - F::one()) / (mantissa + F::one());
     let low = mul_add::<F, FMA>(exponent, F::LN2_LO, atanh_tail::<F, FMA>(w));
-    mul_add::<F, FMA>(exponent, F::LN2_HI, (w + w) + low)
+    let two = F::one() + F::one();
+    mul_add::<F, FMA>(exponent, F::LN2_HI, mul_add::<F, FMA>(w, two, low))
 }
 
 /// Computes `e^x` for `x <= 0`, returning 0 below `EXP_MIN_ARG` (including `-inf`).
@@ -446,6 +459,15 @@ impl<F: KernelFloat> LaneSum<F> {
     pub(crate) fn value(&self) -> F {
         let mut flushed = *self;
         flushed.add_lanes(&self.pending);
+        // TwoSum turns an infinite term into a NaN compensation (it computes
+        // inf - inf), so a sum that is not finite is returned as it is.
+        let plain = flushed
+            .sum
+            .iter()
+            .fold(F::zero(), |total, &lane| total + lane);
+        if !plain.is_finite() {
+            return plain;
+        }
         let mut total = crate::divergence::terms::CompensatedSum::new();
         for lane in 0..SUM_LANES {
             total.add(flushed.sum[lane]);
@@ -455,6 +477,17 @@ impl<F: KernelFloat> LaneSum<F> {
         }
         total.value()
     }
+}
+
+/// Tells whether every lane is at least `F::min_positive_value()`: a positive
+/// normal number or `+inf`. NaN fails the test.
+#[inline(always)]
+pub(crate) fn at_least_min_positive<F: KernelFloat>(values: &Lanes<F>) -> bool {
+    let mut ok = true;
+    for &value in values {
+        ok &= value >= F::min_positive_value();
+    }
+    ok
 }
 
 /// Tells whether every lane is a normal number in `[F::min_positive_value(), upper]`.
