@@ -425,9 +425,9 @@ fn kl_reports_the_first_invalid_entry_of_a_long_row<F: KernelFloat>() {
     );
 }
 
-/// The KL fast path checks only that entries are at least the smallest
-/// normal number, and catches `+inf` by the sum it leaves infinite or NaN.
-/// The checked loop then reports the entry.
+/// Checks that an infinite entry of a long row is reported. The KL fast path
+/// tests only that entries are at least the smallest normal number, and
+/// catches `+inf` by the sum it leaves infinite or NaN.
 fn kl_reports_an_infinite_entry_of_a_long_row<F: KernelFloat>() {
     let columns = 32 * 41 + 7;
     for index in [40, 700, 1311] {

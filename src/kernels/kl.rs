@@ -129,8 +129,10 @@ pub(crate) fn kl_row<F: KernelFloat, R: RowAccess<F>, const FMA: bool>(
 
 /// Computes the KL of a row whose entries are all positive normal numbers.
 ///
-/// Returns `None` as soon as a block has any other entry. The caller then
-/// goes over the row in order, so errors and `+inf` come out as they do there.
+/// Returns `None` as soon as a block has an entry below the smallest normal
+/// number (zero, subnormal, negative or NaN), and at the end when the sum is
+/// not finite (an infinite entry, or an overflow). The caller then goes over
+/// the row in order, so errors and `+inf` come out as they do there.
 /// Kept apart from that general loop, this one keeps fewer values live, so
 /// fewer of them spill to the stack. It also prefetches: each entry takes
 /// more arithmetic than memory time, so loads can run ahead.
