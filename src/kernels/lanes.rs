@@ -297,11 +297,24 @@ pub(crate) fn mul_add<F: KernelFloat, const FMA: bool>(a: F, b: F, c: F) -> F {
 /// Evaluates `Σ_k coefficients[k] · t^k` by Horner's rule.
 #[inline(always)]
 pub(crate) fn polynomial<F: KernelFloat, const FMA: bool>(coefficients: &[F], t: F) -> F {
+    scaled_polynomial::<F, FMA>(coefficients, F::one(), t)
+}
+
+/// Evaluates `Σ_k scale · coefficients[k] · t^k` by Horner's rule on the
+/// scaled coefficients, which the compiler folds for constant ones.
+///
+/// For a power-of-two `scale` the result is exactly `scale` times that of
+/// [`polynomial`], barring overflow and underflow.
+#[inline(always)]
+fn scaled_polynomial<F: KernelFloat, const FMA: bool>(coefficients: &[F], scale: F, t: F) -> F {
     // Starting from the last coefficient rather than from 0 saves one
     // multiply-add: the compiler may not fold `0 · t`, which is NaN for infinite t.
-    let mut rest = coefficients.iter().rev();
-    let mut value = rest.next().copied().unwrap_or_else(F::zero);
-    for &coefficient in rest {
+    let mut rest = coefficients
+        .iter()
+        .rev()
+        .map(|&coefficient| scale * coefficient);
+    let mut value = rest.next().unwrap_or_else(F::zero);
+    for coefficient in rest {
         value = mul_add::<F, FMA>(value, t, coefficient);
     }
     value
@@ -315,15 +328,8 @@ pub(crate) fn polynomial<F: KernelFloat, const FMA: bool>(coefficients: &[F], t:
 #[inline(always)]
 pub(crate) fn atanh_tail<F: KernelFloat, const FMA: bool>(v: F) -> F {
     let t = v * v;
-    let mut rest = F::ATANH_TAIL
-        .iter()
-        .rev()
-        .map(|&coefficient| coefficient + coefficient);
-    let mut doubled = rest.next().unwrap_or_else(F::zero);
-    for coefficient in rest {
-        doubled = mul_add::<F, FMA>(doubled, t, coefficient);
-    }
-    v * t * doubled
+    let two = F::one() + F::one();
+    v * t * scaled_polynomial::<F, FMA>(F::ATANH_TAIL, two, t)
 }
 
 /// Computes `ln x` for a positive normal `x` to about one ulp.
