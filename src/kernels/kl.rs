@@ -50,8 +50,8 @@ fn near_band<F: KernelFloat>() -> F {
 
 /// Returns the per-token `p φ(q/p)` and `q - p` of one block of positive normal entries.
 ///
-/// On a 2-core AVX-512 Xeon this block costs about 1.1 ns per entry in cache,
-/// against 1.0 ns for the cross-entropy's one logarithm (see BENCHMARKS.md).
+/// On a 2-core AVX-512 Xeon this block costs about 1.0 ns per entry in cache,
+/// about as much as the cross-entropy's one logarithm (see BENCHMARKS.md).
 /// The division takes the divider 16 cycles per 8 lanes, but it runs beside
 /// the other work: a single-precision reciprocal with two correction steps
 /// measured slower in two separate attempts.

@@ -18,7 +18,7 @@
 //! with `B × V`. The logarithm and exponential are vector polynomials. At run
 //! time the kernels pick the widest vector instruction set of the CPU
 //! (AVX-512, AVX2 or SSE on x86-64, NEON on aarch64). On x86-64, contiguous
-//! rows are prefetched 2 KiB ahead of the block being read; this is the only
+//! rows are prefetched 2 KiB ahead of the block being read. This is the only
 //! `unsafe` code in the crate. With the default `parallel` feature, rows run
 //! on the rayon thread pool.
 //!

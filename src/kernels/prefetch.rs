@@ -4,8 +4,9 @@
 //! than the hardware prefetchers expect, and they stop at every 4 KiB page.
 //! Asking for the cache lines a fixed distance ahead keeps loads in flight
 //! while the arithmetic runs. At `B = 256`, `V = 131072`, `f64` on two
-//! threads of a 2-core AVX-512 Xeon, this and narrower running sums took the
-//! KL kernel from 1.06 to 0.72 ns per entry (medians, see BENCHMARKS.md).
+//! threads of a 2-core AVX-512 Xeon, this, narrower running sums and a
+//! cheaper entry check took the KL kernel from 1.06 to about 0.69 ns per
+//! entry (medians, see BENCHMARKS.md).
 //!
 //! The `unsafe` block calls `_mm_prefetch`, which Rust marks unsafe because
 //! it takes a raw pointer. The instruction it emits (`PREFETCHT0`) is a hint:
